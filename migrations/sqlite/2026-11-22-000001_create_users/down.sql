@@ -1,0 +1,3 @@
+DROP TABLE blacklisted_tokens;
+DROP TABLE sessions;
+DROP TABLE users;

@@ -1,0 +1,11 @@
+//! Authentication: password hashing, JWT keys, issuing and verifying tokens, the bearer
+//! extractor, and the session lifecycle (login, rotation, logout).
+
+pub mod extractor;
+pub mod jwt;
+pub mod keys;
+pub mod password;
+pub mod sessions;
+
+pub use extractor::{parse_bearer, AuthenticatedUser};
+pub use jwt::{AccessClaims, TokenVerifier};

@@ -1,0 +1,211 @@
+//! The session lifecycle: a login starts a session, each refresh rotates its token inside one
+//! transaction, reuse of a rotated token ends the session, logout ends it on purpose.
+
+use chrono::{DateTime, NaiveDateTime};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::Connection;
+
+use super::jwt::{IssuedPair, PairIds, RefreshClaims, TokenIssuer, TokenSubject};
+use crate::db::blacklist::{BlacklistedToken, REASON_LOGOUT, REASON_ROTATED};
+use crate::db::sessions::{RevokeReason, Session};
+use crate::db::users::User;
+use crate::db::{self, DbConnection};
+use crate::errors::{ApiError, ApiResult};
+
+/// How a second use of a rotated refresh token is treated.
+#[derive(Debug, Clone, Copy)]
+pub struct ReusePolicy {
+    /// Within this many seconds of the rotation, a second use is a retry (two tabs refreshing
+    /// at once) and gets the same pair; 0 disables the grace.
+    pub grace_secs: i64,
+    /// How many retries one rotated token is allowed.
+    pub max_replays: i32,
+}
+
+/// Starts a session for a user who just proved who they are, and issues its first pair.
+pub fn start(conn: &mut DbConnection, issuer: &TokenIssuer, user: &User) -> ApiResult<IssuedPair> {
+    if !user.is_active {
+        return Err(ApiError::user_inactive());
+    }
+    let session = Session::start(&user.id, db::now());
+    let ids = PairIds::fresh(&session.id);
+    let pair = issuer.issue(&subject(user), &ids)?;
+    Session {
+        expires_at: from_unix(pair.refresh_expires_at),
+        ..session
+    }
+    .insert(conn)?;
+    Ok(pair)
+}
+
+enum Step {
+    Db(DieselError),
+    Refused(ApiError),
+}
+
+impl From<DieselError> for Step {
+    fn from(error: DieselError) -> Self {
+        Step::Db(error)
+    }
+}
+
+/// Exchanges a verified refresh token for a new pair. Claiming the old token is an insert of
+/// its jti into the blacklist: of any number of concurrent refreshes with one token exactly
+/// one insert succeeds; the others take the reuse path.
+pub fn rotate(
+    conn: &mut DbConnection,
+    issuer: &TokenIssuer,
+    policy: ReusePolicy,
+    presented: &RefreshClaims,
+) -> ApiResult<IssuedPair> {
+    let next = PairIds::fresh(&presented.sid);
+    let claim = BlacklistedToken {
+        jti: presented.jti.clone(),
+        session_id: presented.sid.clone(),
+        user_id: presented.sub.clone(),
+        reason: REASON_ROTATED.to_owned(),
+        expires_at: from_unix(presented.exp),
+        blacklisted_at: db::now(),
+        replaced_by_jti: Some(next.refresh_jti.clone()),
+        replaced_by_access_jti: Some(next.access_jti.clone()),
+        replaced_at: Some(from_unix(next.issued_at)),
+        replays: 0,
+    };
+    // The write comes first: on SQLite a transaction that reads before it writes can fail
+    // with SQLITE_BUSY_SNAPSHOT instead of waiting for the other writer.
+    let outcome = conn.transaction(|conn| -> Result<User, Step> {
+        claim.insert(conn)?;
+        let user = live_session_user(conn, presented).map_err(Step::Refused)?;
+        let pair_expiry = next.issued_at + issuer.refresh_ttl_secs();
+        Session::extend(conn, &presented.sid, from_unix(pair_expiry))?;
+        Ok(user)
+    });
+    match outcome {
+        Ok(user) => issuer.issue(&subject(&user), &next),
+        Err(Step::Refused(error)) => Err(error),
+        Err(Step::Db(error)) if db::is_unique_violation(&error) => {
+            replay_or_revoke(conn, issuer, policy, presented)
+        }
+        // The session row is gone (flushed after it expired).
+        Err(Step::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _))) => {
+            Err(ApiError::token_revoked())
+        }
+        Err(Step::Db(error)) => Err(error.into()),
+    }
+}
+
+/// The presented token was already blacklisted. A logged-out token is revoked; a rotated one
+/// is either a retry within the grace period (same pair again) or reuse, which ends the
+/// whole session because the token has probably been stolen.
+fn replay_or_revoke(
+    conn: &mut DbConnection,
+    issuer: &TokenIssuer,
+    policy: ReusePolicy,
+    presented: &RefreshClaims,
+) -> ApiResult<IssuedPair> {
+    let Some(used) = BlacklistedToken::find(conn, &presented.jti)? else {
+        return Err(ApiError::token_revoked());
+    };
+    if used.reason != REASON_ROTATED {
+        return Err(ApiError::token_revoked());
+    }
+    let age = db::now() - used.blacklisted_at;
+    let in_grace = policy.grace_secs > 0 && age.num_milliseconds() <= policy.grace_secs * 1000;
+    if in_grace {
+        let user = live_session_user(conn, presented)?;
+        if let (Some(refresh_jti), Some(access_jti), Some(issued_at)) = (
+            used.replaced_by_jti,
+            used.replaced_by_access_jti,
+            used.replaced_at,
+        ) {
+            if BlacklistedToken::take_replay(conn, &presented.jti, policy.max_replays)? {
+                let same_pair = PairIds {
+                    session_id: presented.sid.clone(),
+                    refresh_jti,
+                    access_jti,
+                    issued_at: issued_at.and_utc().timestamp(),
+                };
+                return issuer.issue(&subject(&user), &same_pair);
+            }
+        }
+    }
+    if Session::revoke(conn, &presented.sid, RevokeReason::TokenReused)? {
+        log::warn!(
+            "refresh token reuse: session {} of user {} revoked",
+            presented.sid,
+            presented.sub
+        );
+    }
+    Err(ApiError::token_reused())
+}
+
+/// The user of a session that is still live, or why there is none.
+fn live_session_user(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<User> {
+    match Session::find_with_user(conn, &presented.sid)? {
+        Some((session, user)) if session.revoked_at.is_none() && user.id == presented.sub => {
+            if user.is_active {
+                Ok(user)
+            } else {
+                Err(ApiError::user_inactive())
+            }
+        }
+        _ => Err(ApiError::token_revoked()),
+    }
+}
+
+/// Ends the session of a refresh token and blacklists the token. Idempotent.
+pub fn end(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<()> {
+    if Session::find_with_user(conn, &presented.sid)?.is_none() {
+        return Ok(());
+    }
+    Session::revoke(conn, &presented.sid, RevokeReason::Logout)?;
+    let row = BlacklistedToken {
+        jti: presented.jti.clone(),
+        session_id: presented.sid.clone(),
+        user_id: presented.sub.clone(),
+        reason: REASON_LOGOUT.to_owned(),
+        expires_at: from_unix(presented.exp),
+        blacklisted_at: db::now(),
+        replaced_by_jti: None,
+        replaced_by_access_jti: None,
+        replaced_at: None,
+        replays: 0,
+    };
+    match row.insert(conn) {
+        Ok(_) => Ok(()),
+        Err(error) if db::is_unique_violation(&error) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Ends every session of a user, except `keep`; returns how many ended.
+pub fn end_all(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    reason: RevokeReason,
+) -> ApiResult<usize> {
+    Ok(Session::revoke_all_of_user(conn, user_id, keep, reason)?)
+}
+
+/// Deletes blacklist rows of expired tokens and sessions whose last token expired.
+pub fn flush_expired(conn: &mut DbConnection) -> ApiResult<(usize, usize)> {
+    let now = db::now();
+    let tokens = BlacklistedToken::delete_expired(conn, now)?;
+    let sessions = Session::delete_expired(conn, now)?;
+    Ok((tokens, sessions))
+}
+
+fn subject(user: &User) -> TokenSubject<'_> {
+    TokenSubject {
+        user_id: &user.id,
+        email: &user.email,
+        is_staff: user.is_staff,
+    }
+}
+
+fn from_unix(secs: i64) -> NaiveDateTime {
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .naive_utc()
+}

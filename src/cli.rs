@@ -1,0 +1,255 @@
+//! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `keys generate`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::keys::{self, parse_algorithm};
+use crate::auth::password::PasswordHasher;
+use crate::auth::sessions;
+use crate::config::Settings;
+use crate::db::users::{NewUser, Taken, User};
+use crate::db::{self, DbPool, DbTarget};
+use crate::domain::{NewPassword, UserEmail, Username};
+use crate::startup::{self, Application};
+
+#[derive(Parser)]
+#[command(
+    name = "authd",
+    version,
+    about = "Stateless JWT bearer-token authentication service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a user account.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// Make the user staff (`isStaff` in tokens and the user body).
+        #[arg(long)]
+        staff: bool,
+        /// Read the password from the first line of standard input. Without it the user has no
+        /// usable password and can only sign in through an identity provider.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete blacklist rows and sessions whose tokens have expired.
+    FlushExpired,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a private key (PKCS#8 PEM; a random secret for HS256).
+    Generate {
+        /// EdDSA, ES256, RS256 or HS256.
+        #[arg(long, default_value = "EdDSA")]
+        algorithm: String,
+        /// Write the key to this file (mode 0600) and the public key beside it as FILE.pub;
+        /// without it the private key goes to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let is_server = matches!(cli.command, None | Some(Command::Serve));
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(if is_server {
+        "info"
+    } else {
+        "warn"
+    }))
+    .init();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Migrate => migrate(),
+        Command::CreateUser {
+            email,
+            username,
+            staff,
+            password_stdin,
+        } => create_user(&email, username.as_deref(), staff, password_stdin),
+        Command::FlushExpired => flush_expired(),
+        Command::Keys {
+            command: KeysCommand::Generate { algorithm, out },
+        } => generate_key(&algorithm, out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("authd: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), String>;
+
+fn serve() -> CliResult {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn open_pool(settings: &Settings) -> Result<DbPool, String> {
+    let target = DbTarget::parse(settings.database.url.expose_secret())?;
+    startup::open_database(settings, &target).map_err(|e| e.to_string())
+}
+
+fn migrate() -> CliResult {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let pool = open_pool(&settings)?;
+    let applied = startup::migrate(&pool).map_err(|e| e.to_string())?;
+    println!("applied {} migration(s)", applied.len());
+    for name in applied {
+        println!("  {name}");
+    }
+    Ok(())
+}
+
+fn create_user(
+    email: &str,
+    username: Option<&str>,
+    staff: bool,
+    password_stdin: bool,
+) -> CliResult {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let email = UserEmail::parse(email).map_err(|e| format!("--email: {e}"))?;
+    let username = username
+        .map(Username::parse)
+        .transpose()
+        .map_err(|e| format!("--username: {e}"))?;
+    let password_hash = if password_stdin {
+        let password = read_password_line()?;
+        let personal = [
+            email.as_str(),
+            username.as_ref().map_or("", Username::as_str),
+        ];
+        let password = NewPassword::parse(password.expose_secret(), &personal)
+            .map_err(|problems| format!("password: {}", problems.join(" ")))?;
+        let hasher = PasswordHasher::new(&settings.password)?;
+        Some(hasher.hash_blocking(&password.into_secret())?)
+    } else {
+        None
+    };
+    let pool = open_pool(&settings)?;
+    if settings.database.run_migrations {
+        startup::migrate(&pool).map_err(|e| e.to_string())?;
+    }
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let username_key = username.as_ref().map(Username::key);
+    match User::find_taken(&mut conn, Some(&email.key()), username_key.as_deref())
+        .map_err(|e| e.to_string())?
+    {
+        Some(Taken::Email) => {
+            return Err(format!(
+                "a user with email {} already exists",
+                email.as_str()
+            ))
+        }
+        Some(Taken::Username) => return Err("that username is taken".into()),
+        None => {}
+    }
+    let now = db::now();
+    let user = NewUser {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.as_str().to_owned(),
+        email_key: email.key(),
+        username: username.map(|u| u.as_str().to_owned()),
+        username_key,
+        password_hash,
+        first_name: String::new(),
+        last_name: String::new(),
+        phone: String::new(),
+        email_verified: false,
+        is_active: true,
+        is_staff: staff,
+        created_at: now,
+        updated_at: now,
+    }
+    .insert(&mut conn)
+    .map_err(|e| e.to_string())?;
+    println!(
+        "created user {} <{}>{}",
+        user.id,
+        user.email,
+        if staff { " (staff)" } else { "" }
+    );
+    Ok(())
+}
+
+fn read_password_line() -> Result<SecretString, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("password (the input is shown; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err("--password-stdin was given but standard input had no password".into());
+    }
+    Ok(SecretString::from(password))
+}
+
+fn flush_expired() -> CliResult {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let pool = open_pool(&settings)?;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let (tokens, sessions) = sessions::flush_expired(&mut conn).map_err(|e| e.message)?;
+    println!("deleted {tokens} expired blacklist row(s) and {sessions} expired session(s)");
+    Ok(())
+}
+
+fn generate_key(algorithm: &str, out: Option<PathBuf>) -> CliResult {
+    let algorithm = parse_algorithm(algorithm).map_err(|e| e.to_string())?;
+    let private = keys::generate_private_key(algorithm).map_err(|e| e.to_string())?;
+    let Some(path) = out else {
+        print!("{}", private.expose_secret());
+        return Ok(());
+    };
+    keys::write_private_file(&path, private.expose_secret()).map_err(|e| e.to_string())?;
+    if algorithm == jsonwebtoken::Algorithm::HS256 {
+        println!(
+            "wrote an HS256 secret to {}; set jwt.secret to its contents",
+            path.display()
+        );
+        return Ok(());
+    }
+    let public =
+        keys::public_key_pem(algorithm, private.expose_secret()).map_err(|e| e.to_string())?;
+    let public_path = PathBuf::from(format!("{}.pub", path.display()));
+    std::fs::write(&public_path, public).map_err(|e| format!("{}: {e}", public_path.display()))?;
+    println!(
+        "wrote a {algorithm:?} private key to {} (mode 0600) and its public key to {}\n\
+         set jwt.algorithm = \"{algorithm:?}\" and jwt.private_key_file = \"{}\"",
+        path.display(),
+        public_path.display(),
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Layered settings: compiled-in defaults, files per profile, `.env`, then the environment.
+//! `config/default.toml` documents every key.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: &[&str] = &["cors.allowed_origins", "oidc.allowed_redirect_uris"];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `local`, `production`, or any other profile name; set from `AUTHD_ENV`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub jwt: JwtSettings,
+    pub password: PasswordSettings,
+    pub cors: CorsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub run_migrations: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    pub algorithm: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub leeway_secs: u64,
+    pub refresh_reuse_grace_secs: u64,
+    pub refresh_reuse_max_replays: u32,
+    pub private_key_file: String,
+    pub private_key: SecretString,
+    pub secret: SecretString,
+    pub kid: String,
+    pub generate_key: bool,
+    pub verification_keys: Vec<VerificationKeySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerificationKeySettings {
+    pub kid: String,
+    pub algorithm: String,
+    #[serde(default)]
+    pub public_key_file: String,
+    #[serde(default)]
+    pub public_key: String,
+    /// HS256 only.
+    #[serde(default = "empty_secret")]
+    pub secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent_hashes: usize,
+    pub queue_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+    pub max_age_secs: usize,
+}
+
+fn default_profile() -> String {
+    "local".to_owned()
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from(String::new())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("unsafe configuration for the {profile} profile:\n  - {}", problems.join("\n  - "))]
+    Unsafe {
+        profile: String,
+        problems: Vec<String>,
+    },
+}
+
+/// Where settings come from; tests turn the environment off so a developer's shell cannot leak in.
+pub struct Sources<'a> {
+    pub profile: &'a str,
+    pub config_dir: Option<&'a Path>,
+    pub environment: bool,
+}
+
+impl Settings {
+    /// The settings a deployed authd runs with: profile from `AUTHD_ENV`, files from
+    /// `AUTHD_CONFIG_DIR` (default `config`), `.env`, then the environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        // A missing .env is the normal case; a malformed one should not be silently ignored.
+        if let Err(error) = dotenvy::dotenv() {
+            if !error.not_found() {
+                log::warn!("ignoring .env: {error}");
+            }
+        }
+        let profile = std::env::var("AUTHD_ENV").unwrap_or_else(|_| default_profile());
+        let dir =
+            PathBuf::from(std::env::var("AUTHD_CONFIG_DIR").unwrap_or_else(|_| "config".into()));
+        let settings = Self::from_sources(Sources {
+            profile: &profile,
+            config_dir: Some(&dir),
+            environment: true,
+        })?;
+        settings.check_safety()?;
+        Ok(settings)
+    }
+
+    pub fn from_sources(sources: Sources<'_>) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(
+                EMBEDDED_DEFAULTS,
+                config::FileFormat::Toml,
+            ))
+            .set_override("profile", sources.profile)?;
+        if let Some(dir) = sources.config_dir {
+            for name in ["default", sources.profile] {
+                builder = builder.add_source(
+                    config::File::with_name(&dir.join(name).to_string_lossy()).required(false),
+                );
+            }
+        }
+        if sources.environment {
+            let mut environment = config::Environment::with_prefix("AUTHD")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .try_parsing(true);
+            for key in LIST_KEYS {
+                environment = environment.with_list_parse_key(key);
+            }
+            builder = builder.add_source(environment);
+            // The conventional names, unless the specific AUTHD__ form is set.
+            if std::env::var_os("AUTHD__DATABASE__URL").is_none() {
+                builder = builder
+                    .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?;
+            }
+            if std::env::var_os("AUTHD__SERVER__PORT").is_none() {
+                builder = builder.set_override_option("server.port", std::env::var("PORT").ok())?;
+            }
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.profile == "production"
+    }
+
+    /// Refuses settings that are unsafe anywhere, and in production those that are unsafe there.
+    pub fn check_safety(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        let jwt = &self.jwt;
+        let algorithm = jwt.algorithm.as_str();
+        if !["EdDSA", "ES256", "RS256", "HS256"].contains(&algorithm) {
+            problems.push(format!(
+                "jwt.algorithm is {algorithm:?}; use EdDSA, ES256, RS256 or HS256"
+            ));
+        }
+        for origin in &self.cors.allowed_origins {
+            if origin != "*" && !is_origin(origin) {
+                problems.push(format!(
+                    "cors.allowed_origins has {origin:?}; an origin is scheme://host[:port] with no path"
+                ));
+            }
+        }
+        if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
+            problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
+        }
+        if self.is_production() {
+            let secret_len = jwt.secret.expose_secret().len();
+            if algorithm == "HS256" && secret_len < 32 {
+                problems.push(format!(
+                    "jwt.secret is {secret_len} bytes; HS256 needs at least 32 random bytes"
+                ));
+            }
+            if algorithm != "HS256"
+                && jwt.private_key_file.is_empty()
+                && jwt.private_key.expose_secret().is_empty()
+            {
+                problems.push(
+                    "no signing key: set jwt.private_key_file or jwt.private_key (authd keys generate writes one)"
+                        .into(),
+                );
+            }
+            if jwt.generate_key {
+                problems
+                    .push("jwt.generate_key must be off: every instance needs the same key".into());
+            }
+            if self.cors.allowed_origins.iter().any(|o| o == "*") {
+                problems.push(
+                    "cors.allowed_origins has the wildcard \"*\"; list the SPA's origins".into(),
+                );
+            }
+            if !jwt.issuer.starts_with("https://") {
+                problems.push(format!("jwt.issuer {:?} is not an https URL", jwt.issuer));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError::Unsafe {
+                profile: self.profile.clone(),
+                problems,
+            })
+        }
+    }
+}
+
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+}

@@ -1,0 +1,189 @@
+//! Storage: one diesel connection type over PostgreSQL and SQLite, an r2d2 pool of it, and the
+//! embedded migrations of each backend.
+
+pub mod blacklist;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Every query in authd is written once against this type; diesel dispatches to the backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = r2d2::Pool<DbConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+/// The database a URL points at. The scheme decides: `MultiConnection::establish` would try
+/// each backend in turn, and SQLite accepts any string as a file name.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for DbTarget {
+    // The PostgreSQL URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbTarget::Postgres(_) => f.write_str("Postgres(..)"),
+            DbTarget::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+        }
+    }
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbTarget::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
+            return Err(format!(
+                "database.url must start with postgres://, postgresql:// or sqlite:// (got scheme {:?})",
+                url.split("://").next().unwrap_or_default()
+            ));
+        }
+        Ok(DbTarget::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DbTarget::Postgres(_) => "postgres",
+            DbTarget::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The folder of the SQLite file, where a generated signing key is kept too.
+    pub fn sqlite_dir(&self) -> Option<&Path> {
+        match self {
+            DbTarget::Sqlite(path) => Some(path.parent().unwrap_or(Path::new("."))),
+            DbTarget::Postgres(_) => None,
+        }
+    }
+
+    fn connect(&self) -> diesel::ConnectionResult<DbConnection> {
+        match self {
+            DbTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+            DbTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets readers run beside the one writer; busy_timeout makes concurrent
+                // writers wait for each other instead of failing with SQLITE_BUSY.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+pub struct DbConnectionManager {
+    target: DbTarget,
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.target.connect().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("{0}")]
+    Url(String),
+    #[error("cannot create the folder {path} for the SQLite database: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the {backend} database: {source}")]
+    Connect {
+        backend: &'static str,
+        source: diesel::r2d2::PoolError,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+}
+
+/// Builds the pool, creating the SQLite file's folder first. Connections are opened lazily
+/// except the first, so a wrong URL fails at start-up rather than at the first request.
+pub fn connect_pool(
+    target: &DbTarget,
+    max_connections: u32,
+    connect_timeout: Duration,
+) -> Result<DbPool, DbSetupError> {
+    if let Some(dir) = target.sqlite_dir() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| DbSetupError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    r2d2::Pool::builder()
+        .max_size(max_connections.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(connect_timeout)
+        .build(DbConnectionManager {
+            target: target.clone(),
+        })
+        .map_err(|source| DbSetupError::Connect {
+            backend: target.backend_name(),
+            source,
+        })
+}
+
+/// Applies the pending migrations of the connection's own backend; returns their names.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbSetupError> {
+    let applied = match conn {
+        DbConnection::Postgres(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| DbSetupError::Migrate(e.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Now, as stored: naive UTC with microsecond precision (what both backends keep).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// True when the error is a unique-constraint violation: the loser of an insert race.
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

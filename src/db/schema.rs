@@ -1,0 +1,51 @@
+// @generated shape: kept identical to `diesel print-schema` output for migrations/postgres.
+
+diesel::table! {
+    blacklisted_tokens (jti) {
+        jti -> Text,
+        session_id -> Text,
+        user_id -> Text,
+        reason -> Text,
+        expires_at -> Timestamp,
+        blacklisted_at -> Timestamp,
+        replaced_by_jti -> Nullable<Text>,
+        replaced_by_access_jti -> Nullable<Text>,
+        replaced_at -> Nullable<Timestamp>,
+        replays -> Integer,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_key -> Text,
+        username -> Nullable<Text>,
+        username_key -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        first_name -> Text,
+        last_name -> Text,
+        phone -> Text,
+        email_verified -> Bool,
+        is_active -> Bool,
+        is_staff -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(blacklisted_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(blacklisted_tokens, sessions, users);

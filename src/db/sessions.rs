@@ -1,0 +1,120 @@
+//! The `sessions` table: one row per login, revoked as a whole by logout or token reuse.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use super::users::User;
+use super::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_reason: Option<String>,
+}
+
+/// Why a session ended; stored for the operator, not shown to the client.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeReason {
+    Logout,
+    LogoutAll,
+    PasswordChanged,
+    TokenReused,
+}
+
+impl RevokeReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::LogoutAll => "logout_all",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::TokenReused => "token_reused",
+        }
+    }
+}
+
+impl Session {
+    pub fn start(user_id: &str, expires_at: NaiveDateTime) -> Self {
+        Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            created_at: super::now(),
+            expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<usize> {
+        diesel::insert_into(sessions::table)
+            .values(self)
+            .execute(conn)
+    }
+
+    /// The session with its user, in one read.
+    pub fn find_with_user(
+        conn: &mut DbConnection,
+        id: &str,
+    ) -> QueryResult<Option<(Session, User)>> {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq(id))
+            .select((Session::as_select(), User::as_select()))
+            .first(conn)
+            .optional()
+    }
+
+    pub fn extend(
+        conn: &mut DbConnection,
+        id: &str,
+        expires_at: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id))
+            .set(sessions::expires_at.eq(expires_at))
+            .execute(conn)
+    }
+
+    /// Revokes one session if it is still live; returns whether it was.
+    pub fn revoke(conn: &mut DbConnection, id: &str, reason: RevokeReason) -> QueryResult<bool> {
+        let changed = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::revoked_at.eq(super::now()),
+            sessions::revoked_reason.eq(reason.as_str()),
+        ))
+        .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// Revokes every live session of a user except `keep`; returns how many.
+    pub fn revoke_all_of_user(
+        conn: &mut DbConnection,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+    ) -> QueryResult<usize> {
+        let live = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::id.ne(keep.unwrap_or("")));
+        diesel::update(live)
+            .set((
+                sessions::revoked_at.eq(super::now()),
+                sessions::revoked_reason.eq(reason.as_str()),
+            ))
+            .execute(conn)
+    }
+
+    /// Deletes sessions whose newest refresh token has expired (their blacklist rows go with them).
+    pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)
+    }
+}

@@ -1,0 +1,144 @@
+//! The `users` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub email_key: String,
+    pub username: Option<String>,
+    pub username_key: Option<String>,
+    pub password_hash: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub id: String,
+    pub email: String,
+    pub email_key: String,
+    pub username: Option<String>,
+    pub username_key: Option<String>,
+    pub password_hash: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The profile fields a user may change; `None` leaves a field as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub username: Option<Option<String>>,
+    pub username_key: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Which unique column an insert or update collided with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    Email,
+    Username,
+}
+
+impl NewUser {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<User> {
+        diesel::insert_into(users::table)
+            .values(self)
+            .execute(conn)?;
+        User::find_by_id(conn, &self.id)
+    }
+}
+
+impl User {
+    pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<User> {
+        users::table.find(id).select(User::as_select()).first(conn)
+    }
+
+    pub fn find_by_email_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::email_key.eq(key))
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn find_by_username_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::username_key.eq(key))
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Which of the given keys already belongs to another user (the nicer error before the
+    /// unique index would refuse the write anyway).
+    pub fn find_taken(
+        conn: &mut DbConnection,
+        email_key: Option<&str>,
+        username_key: Option<&str>,
+    ) -> QueryResult<Option<Taken>> {
+        if let Some(key) = email_key {
+            if Self::find_by_email_key(conn, key)?.is_some() {
+                return Ok(Some(Taken::Email));
+            }
+        }
+        if let Some(key) = username_key {
+            if Self::find_by_username_key(conn, key)?.is_some() {
+                return Ok(Some(Taken::Username));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn update_profile(
+        conn: &mut DbConnection,
+        id: &str,
+        changes: &ProfileChanges,
+    ) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(changes)
+            .execute(conn)?;
+        Self::find_by_id(conn, id)
+    }
+
+    pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(hash),
+                users::updated_at.eq(super::now()),
+            ))
+            .execute(conn)
+    }
+
+    pub fn set_active(conn: &mut DbConnection, id: &str, active: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::is_active.eq(active),
+                users::updated_at.eq(super::now()),
+            ))
+            .execute(conn)
+    }
+}

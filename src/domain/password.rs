@@ -1,0 +1,89 @@
+use secrecy::SecretString;
+use zxcvbn::{zxcvbn, Score};
+
+/// Longer inputs are refused before hashing: argon2 cost does not depend on length, but a
+/// bound keeps request bodies and memory predictable.
+pub const MAX_PASSWORD_BYTES: usize = 256;
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A password that passes the policy of Django's four default validators: minimum length,
+/// not entirely numeric, not a common password, not too similar to the user's own details.
+/// The last two use zxcvbn's dictionaries and pattern matching instead of Django's lists.
+pub struct NewPassword(SecretString);
+
+impl NewPassword {
+    /// `personal` holds the user's email, username and names; a password that is guessable
+    /// mostly because of them is refused as too similar.
+    pub fn parse(raw: &str, personal: &[&str]) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        if raw.len() > MAX_PASSWORD_BYTES {
+            problems.push(format!(
+                "This password is too long; use at most {MAX_PASSWORD_BYTES} bytes."
+            ));
+            return Err(problems);
+        }
+        if raw.chars().count() < MIN_PASSWORD_CHARS {
+            problems.push(format!(
+                "This password is too short. It must contain at least {MIN_PASSWORD_CHARS} characters."
+            ));
+        }
+        if !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit()) {
+            problems.push("This password is entirely numeric.".into());
+        }
+        if !raw.is_empty() {
+            let inputs: Vec<&str> = personal
+                .iter()
+                .flat_map(|value| {
+                    std::iter::once(*value).chain(value.split(['@', '.', '_', '-', '+', ' ']))
+                })
+                .filter(|part| part.len() >= 3)
+                .collect();
+            let alone = zxcvbn(raw, &[]);
+            if alone.score() <= Score::One {
+                problems.push("This password is too common.".into());
+            } else if zxcvbn(raw, &inputs).score() <= Score::One {
+                problems.push("The password is too similar to your personal information.".into());
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self(SecretString::from(raw.to_owned())))
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NewPassword;
+
+    fn problems(password: &str, personal: &[&str]) -> Vec<String> {
+        NewPassword::parse(password, personal)
+            .err()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn accepts_a_reasonable_password() {
+        assert!(problems("violet-Tractor-42", &["ann@example.com"]).is_empty());
+    }
+
+    #[test]
+    fn refuses_what_django_refuses() {
+        assert!(problems("short1!", &[])[0].contains("too short"));
+        assert!(problems("1234567890123", &[])
+            .iter()
+            .any(|p| p.contains("numeric")));
+        assert!(problems("password123", &[])
+            .iter()
+            .any(|p| p.contains("common")));
+        assert!(problems("annabelle.lee1", &["annabelle.lee@example.com"])
+            .iter()
+            .any(|p| p.contains("similar")));
+        assert!(problems(&"x".repeat(257), &[])[0].contains("too long"));
+    }
+}

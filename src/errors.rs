@@ -1,0 +1,267 @@
+//! One error type for every handler. Each variant of failure a client can see has a small
+//! constructor here, so status codes and `code` strings live in one place.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// The standard error body: `{"message": ..., "code": ..., "details": {...}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub message: String,
+    pub code: &'static str,
+    pub details: Value,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Object(Map::new()),
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn with_reason(self, reason: impl Into<String>) -> Self {
+        self.with_details(json!({ "reason": reason.into() }))
+    }
+
+    /// 400 `validation_error`; `fields` maps a field name to its problems.
+    pub fn validation(fields: Map<String, Value>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            "The request body has invalid fields.",
+        )
+        .with_details(Value::Object(fields))
+    }
+
+    pub fn validation_field(field: &str, problem: impl Into<String>) -> Self {
+        Self::validation_problems(field, vec![problem.into()])
+    }
+
+    pub fn validation_problems(field: &str, problems: Vec<String>) -> Self {
+        let mut fields = Map::new();
+        fields.insert(field.to_owned(), json!(problems));
+        Self::validation(fields)
+    }
+
+    pub fn invalid_json(reason: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "The request body is not valid JSON.",
+        )
+        .with_reason(reason)
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json.",
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is nothing at this path.",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This path does not accept that method.",
+        )
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "No active account was found with the given credentials.",
+        )
+    }
+
+    pub fn user_inactive() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "user_inactive",
+            "This account is deactivated.",
+        )
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        )
+    }
+
+    pub fn invalid_authorization_header(reason: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_authorization_header",
+            "The Authorization header must be `Bearer <token>`.",
+        )
+        .with_reason(reason)
+    }
+
+    pub fn token_invalid(reason: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "token_invalid",
+            "The token is invalid.",
+        )
+        .with_reason(reason)
+    }
+
+    pub fn token_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "The token has expired.",
+        )
+    }
+
+    pub fn token_revoked() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+            "The token has been revoked; sign in again.",
+        )
+    }
+
+    pub fn token_reused() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "token_reused",
+            "This refresh token was already used; the session has been ended. Sign in again.",
+        )
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "The server is busy; try again shortly.",
+        )
+    }
+
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "The database cannot be reached.",
+        )
+    }
+
+    /// A 500 whose cause is logged but never sent to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side.",
+        )
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            message: self.message.clone(),
+            code: self.code,
+            details: self.details.clone(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a bearer challenge on every 401, with the error when a token was sent.
+            let challenge = match self.code {
+                "not_authenticated" => r#"Bearer realm="authd""#.to_owned(),
+                "invalid_credentials" | "user_inactive" => r#"Bearer realm="authd""#.to_owned(),
+                _ => format!(
+                    r#"Bearer realm="authd", error="invalid_token", error_description="{}""#,
+                    self.code
+                ),
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => Self::not_found(),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::database_unavailable()
+            }
+            other => Self::internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        log::warn!("database pool: {error}");
+        Self::database_unavailable()
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::internal(format!("blocking pool: {error}"))
+    }
+}

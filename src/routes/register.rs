@@ -1,0 +1,132 @@
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::json::{FieldErrors, ValidJson};
+use super::responses::TokenPairBody;
+use crate::auth::sessions;
+use crate::db::users::{NewUser, Taken, User};
+use crate::db::{self, is_unique_violation};
+use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
+use crate::errors::{ApiError, ApiResult};
+use crate::state::{AppState, WithDb};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource(&["/api/auth/register"]).route(web::post().to(register)));
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default, alias = "first_name")]
+    first_name: Option<String>,
+    #[serde(default, alias = "last_name")]
+    last_name: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// Every field checked at once, so the client can show every problem together.
+struct ValidRegistration {
+    user: NewUser,
+    password: NewPassword,
+}
+
+fn validate(body: RegisterBody) -> Result<ValidRegistration, ApiError> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", UserEmail::parse(&body.email));
+    let username = match body.username.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => errors.check("username", Username::parse(raw)),
+    };
+    let text = |value: Option<String>| value.unwrap_or_default();
+    let first_name = errors.check("firstName", PersonName::parse(&text(body.first_name)));
+    let last_name = errors.check("lastName", PersonName::parse(&text(body.last_name)));
+    let phone = errors.check("phone", Phone::parse(&text(body.phone)));
+    let personal: Vec<String> = [
+        Some(body.email.clone()),
+        username.as_ref().map(|u| u.as_str().to_owned()),
+        first_name.clone().map(PersonName::into_inner),
+        last_name.clone().map(PersonName::into_inner),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+    let password = NewPassword::parse(&body.password, &personal)
+        .map_err(|problems| errors.add("password", problems))
+        .ok();
+    errors.into_result()?;
+    let (Some(email), Some(first_name), Some(last_name), Some(phone), Some(password)) =
+        (email, first_name, last_name, phone, password)
+    else {
+        unreachable!("every None above recorded an error");
+    };
+    let now = db::now();
+    Ok(ValidRegistration {
+        user: NewUser {
+            id: uuid::Uuid::new_v4().to_string(),
+            email_key: email.key(),
+            email: email.as_str().to_owned(),
+            username_key: username.as_ref().map(Username::key),
+            username: username.map(|u| u.as_str().to_owned()),
+            password_hash: None,
+            first_name: first_name.into_inner(),
+            last_name: last_name.into_inner(),
+            phone: phone.into_inner(),
+            email_verified: false,
+            is_active: true,
+            is_staff: false,
+            created_at: now,
+            updated_at: now,
+        },
+        password,
+    })
+}
+
+pub fn taken_error(taken: Taken) -> ApiError {
+    match taken {
+        Taken::Email => {
+            ApiError::conflict("email_taken", "An account with this email already exists.")
+        }
+        Taken::Username => ApiError::conflict("username_taken", "This username is taken."),
+    }
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<RegisterBody>,
+) -> ApiResult<HttpResponse> {
+    let ValidRegistration { mut user, password } = validate(body)?;
+    // Checked before hashing so a duplicate costs no hash; the unique index still decides races.
+    let keys = (user.email_key.clone(), user.username_key.clone());
+    if let Some(taken) = state
+        .db(move |conn, _| Ok(User::find_taken(conn, Some(&keys.0), keys.1.as_deref())?))
+        .await?
+    {
+        return Err(taken_error(taken));
+    }
+    user.password_hash = Some(state.hasher.hash(password.into_secret()).await?);
+    let (user, pair) = state
+        .db(move |conn, state| {
+            let user = user.insert(conn).map_err(|error| {
+                if is_unique_violation(&error) {
+                    let taken = User::find_taken(conn, Some(&user.email_key), None)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(Taken::Username);
+                    taken_error(taken)
+                } else {
+                    error.into()
+                }
+            })?;
+            let pair = sessions::start(conn, &state.issuer, &user)?;
+            Ok((user, pair))
+        })
+        .await?;
+    log::info!("registered user {}", user.id);
+    Ok(HttpResponse::Created().json(TokenPairBody::new(pair, Some(user))))
+}

@@ -1,0 +1,75 @@
+//! Response bodies shared by several routes.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use crate::auth::jwt::IssuedPair;
+use crate::db::users::User;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn rfc3339(time: NaiveDateTime) -> String {
+    time.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            phone: user.phone,
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPairBody {
+    pub access: String,
+    pub refresh: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub expires_at: i64,
+    pub refresh_expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserBody>,
+}
+
+impl TokenPairBody {
+    pub fn new(pair: IssuedPair, user: Option<User>) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        Self {
+            access: pair.access,
+            refresh: pair.refresh,
+            token_type: "Bearer",
+            // A pair re-issued within the reuse grace period is a few seconds old.
+            expires_in: (pair.access_expires_at - now).clamp(0, pair.access_ttl_secs),
+            expires_at: pair.access_expires_at,
+            refresh_expires_in: (pair.refresh_expires_at - now).clamp(0, pair.refresh_ttl_secs),
+            user: user.map(UserBody::from),
+        }
+    }
+}

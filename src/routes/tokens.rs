@@ -1,0 +1,197 @@
+//! Login, refresh, logout and verify: the token endpoints, at their simplejwt paths too.
+
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::json::ValidJson;
+use super::responses::TokenPairBody;
+use crate::auth::jwt::TokenVerifier;
+use crate::auth::sessions;
+use crate::auth::AuthenticatedUser;
+use crate::db::sessions::RevokeReason;
+use crate::db::users::User;
+use crate::domain::{UserEmail, Username, MAX_PASSWORD_BYTES};
+use crate::errors::{ApiError, ApiResult};
+use crate::state::{AppState, WithDb};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        super::resource(&["/api/auth/login", "/api/auth/token"]).route(web::post().to(login)),
+    )
+    .service(
+        super::resource(&["/api/auth/refresh", "/api/auth/token/refresh"])
+            .route(web::post().to(refresh)),
+    )
+    .service(
+        super::resource(&["/api/auth/logout", "/api/auth/token/blacklist"])
+            .route(web::post().to(logout)),
+    )
+    .service(super::resource(&["/api/auth/token/verify"]).route(web::post().to(verify)));
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    password: String,
+}
+
+/// Which account a login names. Django clients send the email in `username`, so a username
+/// that is not found is tried as an email too.
+fn find_login_user(
+    conn: &mut crate::db::DbConnection,
+    body: &LoginBody,
+) -> ApiResult<Option<User>> {
+    if let Some(email) = &body.email {
+        return match UserEmail::parse(email) {
+            Ok(email) => Ok(User::find_by_email_key(conn, &email.key())?),
+            Err(_) => Ok(None),
+        };
+    }
+    let Some(name) = body.username.as_deref() else {
+        return Ok(None);
+    };
+    if let Ok(username) = Username::parse(name) {
+        if let Some(user) = User::find_by_username_key(conn, &username.key())? {
+            return Ok(Some(user));
+        }
+    }
+    match UserEmail::parse(name) {
+        Ok(email) => Ok(User::find_by_email_key(conn, &email.key())?),
+        Err(_) => Ok(None),
+    }
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<LoginBody>,
+) -> ApiResult<HttpResponse> {
+    if body.email.is_none() && body.username.is_none() {
+        return Err(ApiError::validation_field(
+            "email",
+            "Send email or username.",
+        ));
+    }
+    if body.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_credentials());
+    }
+    let password = SecretString::from(body.password.clone());
+    let user = state
+        .db(move |conn, _| find_login_user(conn, &body))
+        .await?;
+    // An unknown user is still checked against a dummy hash, so both failures take as long.
+    let verified = state
+        .hasher
+        .verify(
+            password,
+            user.as_ref().and_then(|u| u.password_hash.clone()),
+        )
+        .await?;
+    let user = match user {
+        Some(user) if verified.matches => user,
+        _ => return Err(ApiError::invalid_credentials()),
+    };
+    if !user.is_active {
+        return Err(ApiError::user_inactive());
+    }
+    let (user, pair) = state
+        .db(move |conn, state| {
+            if let Some(hash) = &verified.upgraded_hash {
+                User::set_password_hash(conn, &user.id, hash)?;
+                log::info!("upgraded the password hash of user {}", user.id);
+            }
+            let pair = sessions::start(conn, &state.issuer, &user)?;
+            Ok((user, pair))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, Some(user))))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh: String,
+}
+
+async fn refresh(
+    state: web::Data<AppState>,
+    verifier: web::Data<TokenVerifier>,
+    ValidJson(body): ValidJson<RefreshBody>,
+) -> ApiResult<HttpResponse> {
+    let claims = verifier.verify_refresh(&body.refresh, true)?;
+    let pair = state
+        .db(move |conn, state| sessions::rotate(conn, &state.issuer, state.reuse, &claims))
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, None)))
+}
+
+#[derive(Deserialize)]
+struct LogoutBody {
+    #[serde(default)]
+    refresh: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// Ends the refresh token's session; with `"all": true` and a valid bearer token, every
+/// session of the user. Idempotent: logging out twice is not an error. Access tokens already
+/// issued stay valid until they expire (they are checked offline); keep their lifetime short.
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    verifier: web::Data<TokenVerifier>,
+    ValidJson(body): ValidJson<LogoutBody>,
+) -> ApiResult<HttpResponse> {
+    let caller = if body.all {
+        Some(AuthenticatedUser::extract(&req).await?)
+    } else {
+        None
+    };
+    // An expired refresh token can still name its session; ending it is harmless.
+    let presented = match &body.refresh {
+        Some(token) => Some(verifier.verify_refresh(token, false)?),
+        None if body.all => None,
+        None => {
+            return Err(ApiError::validation_field(
+                "refresh",
+                "This field is required.",
+            ))
+        }
+    };
+    if let (Some(caller), Some(presented)) = (&caller, &presented) {
+        if caller.user_id != presented.sub {
+            return Err(ApiError::token_invalid(
+                "the refresh token belongs to another user than the bearer token",
+            ));
+        }
+    }
+    state
+        .db(move |conn, _| {
+            if let Some(presented) = &presented {
+                sessions::end(conn, presented)?;
+            }
+            if let Some(caller) = &caller {
+                sessions::end_all(conn, &caller.user_id, None, RevokeReason::LogoutAll)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    token: String,
+}
+
+/// simplejwt's verify: 200 `{}` for a valid access token, else 401 with the reason.
+async fn verify(
+    verifier: web::Data<TokenVerifier>,
+    ValidJson(body): ValidJson<VerifyBody>,
+) -> ApiResult<HttpResponse> {
+    verifier.verify_access(&body.token)?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}

@@ -1,0 +1,180 @@
+//! Building the application: database, keys, state, and an HTTP server bound before it runs,
+//! so tests can ask for port 0 and read the real port back.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{Logger, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
+
+use crate::auth::jwt::{TokenIssuer, TokenVerifier};
+use crate::auth::keys::KeyRing;
+use crate::auth::password::PasswordHasher;
+use crate::auth::sessions::ReusePolicy;
+use crate::config::{CorsSettings, Settings};
+use crate::db::{self, DbPool, DbTarget};
+use crate::routes;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] crate::config::SettingsError),
+    #[error(transparent)]
+    Database(#[from] db::DbSetupError),
+    #[error(transparent)]
+    Keys(#[from] crate::auth::keys::KeyError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        let target = DbTarget::parse(settings.database.url.expose_secret())
+            .map_err(StartupError::Invalid)?;
+        let pool = open_database(&settings, &target)?;
+        if settings.database.run_migrations {
+            migrate(&pool)?;
+        }
+        let key_dir = target.sqlite_dir().unwrap_or(std::path::Path::new("data"));
+        let keys = KeyRing::load(&settings.jwt, key_dir)?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: "the bound socket".into(),
+                source,
+            })?
+            .port();
+        let server = run(listener, pool, keys, &settings)?;
+        log::info!(
+            "authd listening on {}:{port} ({} database, {} profile)",
+            settings.server.host,
+            target.backend_name(),
+            settings.profile
+        );
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn server(self) -> Server {
+        self.server
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+pub fn open_database(settings: &Settings, target: &DbTarget) -> Result<DbPool, StartupError> {
+    Ok(db::connect_pool(
+        target,
+        settings.database.max_connections,
+        Duration::from_secs(settings.database.connect_timeout_secs),
+    )?)
+}
+
+pub fn migrate(pool: &DbPool) -> Result<Vec<String>, StartupError> {
+    let mut conn = pool.get().map_err(|e| {
+        StartupError::Invalid(format!("no database connection for migrations: {e}"))
+    })?;
+    let applied = db::run_migrations(&mut conn)?;
+    for name in &applied {
+        log::info!("applied migration {name}");
+    }
+    Ok(applied)
+}
+
+fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    keys: KeyRing,
+    settings: &Settings,
+) -> Result<Server, StartupError> {
+    let verifier = web::Data::new(TokenVerifier::from_key_ring(&keys, &settings.jwt));
+    let algorithms: Vec<String> = {
+        let mut names: Vec<String> = keys
+            .verifying
+            .iter()
+            .map(|k| format!("{:?}", k.algorithm))
+            .collect();
+        names.dedup();
+        names
+    };
+    let state = web::Data::new(AppState {
+        pool,
+        jwks: keys.jwks(),
+        openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),
+        issuer: TokenIssuer::new(keys.signing, &settings.jwt),
+        hasher: PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?,
+        reuse: ReusePolicy {
+            grace_secs: i64::try_from(settings.jwt.refresh_reuse_grace_secs)
+                .unwrap_or(i64::MAX / 4),
+            max_replays: i32::try_from(settings.jwt.refresh_reuse_max_replays).unwrap_or(i32::MAX),
+        },
+    });
+    let cors_settings = settings.cors.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(verifier.clone())
+            .app_data(routes::json::json_config())
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(cors(&cors_settings))
+            // The path without the query string: nothing secret travels in authd's URLs, but
+            // the log should not depend on that staying true.
+            .wrap(
+                Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
+    })
+    .shutdown_timeout(5);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: "the listener".into(),
+            source,
+        })?
+        .run())
+}
+
+/// Tokens travel in the Authorization header, not cookies, so no credentials mode is needed.
+fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(settings.max_age_secs);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}

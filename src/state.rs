@@ -1,0 +1,42 @@
+//! What every handler shares: the pool, the token issuer, the password hasher and the policy.
+
+use actix_web::web;
+use jsonwebtoken::jwk::JwkSet;
+
+use crate::auth::jwt::TokenIssuer;
+use crate::auth::password::PasswordHasher;
+use crate::auth::sessions::ReusePolicy;
+use crate::db::{DbConnection, DbPool};
+use crate::errors::ApiResult;
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub issuer: TokenIssuer,
+    pub hasher: PasswordHasher,
+    pub reuse: ReusePolicy,
+    pub jwks: JwkSet,
+    pub openid_configuration: serde_json::Value,
+}
+
+/// `state.db(|conn, state| ...)`: blocking database work on actix's blocking pool, with a
+/// pooled connection and the state, so handlers never block an async worker.
+pub trait WithDb {
+    fn db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
+    ) -> impl std::future::Future<Output = ApiResult<T>>;
+}
+
+impl WithDb for web::Data<AppState> {
+    async fn db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let state = self.clone();
+        web::block(move || {
+            let mut conn = state.pool.get()?;
+            work(&mut conn, &state)
+        })
+        .await?
+    }
+}
