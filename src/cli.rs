@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         staff: bool,
         /// Read the password from the first line of standard input. Without it the user has no
-        /// usable password and can only sign in through an identity provider.
+        /// usable password (for accounts that will sign in through an identity provider).
         #[arg(long)]
         password_stdin: bool,
     },

@@ -7,6 +7,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+/// The two built-in profiles are compiled in too, so `authd` behaves the same from any
+/// working directory; files on disk still override them.
+const EMBEDDED_PROFILES: &[(&str, &str)] = &[
+    ("local", include_str!("../config/local.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: &[&str] = &["cors.allowed_origins", "oidc.allowed_redirect_uris"];
 
@@ -138,6 +144,12 @@ impl Settings {
                 config::FileFormat::Toml,
             ))
             .set_override("profile", sources.profile)?;
+        if let Some((_, text)) = EMBEDDED_PROFILES
+            .iter()
+            .find(|(name, _)| *name == sources.profile)
+        {
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+        }
         if let Some(dir) = sources.config_dir {
             for name in ["default", sources.profile] {
                 builder = builder.add_source(
@@ -195,7 +207,7 @@ impl Settings {
             let secret_len = jwt.secret.expose_secret().len();
             if algorithm == "HS256" && secret_len < 32 {
                 problems.push(format!(
-                    "jwt.secret is {secret_len} bytes; HS256 needs at least 32 random bytes"
+                    "jwt.secret is {secret_len} bytes; HS256 needs at least 32 bytes of random secret"
                 ));
             }
             if algorithm != "HS256"

@@ -78,7 +78,8 @@ impl DbTarget {
         }
     }
 
-    fn connect(&self) -> diesel::ConnectionResult<DbConnection> {
+    /// One connection, configured as the pool's are.
+    pub fn connect(&self) -> diesel::ConnectionResult<DbConnection> {
         match self {
             DbTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
             DbTarget::Sqlite(path) => {

@@ -18,7 +18,7 @@ impl UserEmail {
         let parsed = email_address::EmailAddress::from_str(trimmed)
             .map_err(|_| "Enter a valid email address.".to_owned())?;
         // Display names ("Ann <ann@x.io>") parse too; accept only the bare address.
-        if parsed.as_str() != trimmed || !parsed.domain().contains('.') {
+        if parsed.email() != trimmed || !parsed.domain().contains('.') {
             return Err("Enter a valid email address.".into());
         }
         Ok(Self(format!(

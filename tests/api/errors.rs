@@ -1,0 +1,114 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{expect_error, spawn_app, unique_email, Backend, PASSWORD};
+
+async fn bad_bodies_get_standard_errors_and_change_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let email = unique_email();
+    let register = app.url("/api/auth/register");
+    let valid = json!({ "email": email, "password": PASSWORD }).to_string();
+
+    let malformed = app
+        .client
+        .post(&register)
+        .header("Content-Type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_error(malformed, StatusCode::BAD_REQUEST, "invalid_json").await;
+
+    let wrong_type = app
+        .client
+        .post(&register)
+        .header("Content-Type", "text/plain")
+        .body(valid.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        wrong_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let no_type = app.client.post(&register).body(valid).send().await.unwrap();
+    expect_error(
+        no_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    let huge = json!({ "email": email, "password": PASSWORD, "firstName": "x".repeat(70 * 1024) });
+    expect_error(
+        app.post("/api/auth/register", &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+
+    let mistyped = app
+        .post(
+            "/api/auth/register",
+            &json!({ "email": email, "password": 12345678 }),
+        )
+        .await;
+    let body = expect_error(mistyped, StatusCode::BAD_REQUEST, "validation_error").await;
+    assert!(body["details"]["password"].is_array(), "{body}");
+    assert!(
+        !body.to_string().contains("12345678"),
+        "the value sent is echoed: {body}"
+    );
+
+    let missing = app
+        .post("/api/auth/register", &json!({ "password": PASSWORD }))
+        .await;
+    let body = expect_error(missing, StatusCode::BAD_REQUEST, "validation_error").await;
+    assert!(body["details"]["email"].is_array(), "{body}");
+
+    let not_an_object = app.post("/api/auth/register", &json!([email])).await;
+    expect_error(not_an_object, StatusCode::BAD_REQUEST, "validation_error").await;
+
+    // None of that created the account.
+    expect_error(
+        app.login(&email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+}
+
+async fn unknown_paths_and_methods_get_json_errors(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let missing = app
+        .client
+        .get(app.url("/api/auth/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(missing, StatusCode::NOT_FOUND, "not_found").await;
+    let wrong_method = app
+        .client
+        .get(app.url("/api/auth/login/"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+crate::on_both_backends!(
+    bad_bodies_get_standard_errors_and_change_nothing,
+    unknown_paths_and_methods_get_json_errors
+);

@@ -1,0 +1,19 @@
+//! authd's integration tests: one binary, a real server over real HTTP per test, on SQLite and
+//! on PostgreSQL (skipped with a message when no PostgreSQL is reachable).
+
+mod helpers;
+
+mod cli;
+mod cors;
+mod errors;
+mod health;
+mod keys;
+mod load;
+mod login;
+mod logout;
+mod me;
+mod migrations;
+mod password;
+mod refresh;
+mod register;
+mod tokens;

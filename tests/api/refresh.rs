@@ -1,0 +1,171 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{
+    expect_error, expect_status, pair_of, spawn_app, spawn_app_with, unique_email, Backend,
+};
+
+async fn refresh_rotates_the_pair(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.jwt.refresh_reuse_grace_secs = 0).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let body = expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+    let (access, refresh) = pair_of(&body);
+    assert_ne!(refresh, account.refresh);
+    assert_eq!(body["tokenType"], "Bearer");
+    assert!(body.get("user").is_none());
+    expect_status(
+        app.get_with_bearer("/api/auth/me", &access).await,
+        StatusCode::OK,
+    )
+    .await;
+    // The simplejwt path and a chain of rotations work.
+    let again = app
+        .post("/api/auth/token/refresh/", &json!({ "refresh": refresh }))
+        .await;
+    expect_status(again, StatusCode::OK).await;
+}
+
+async fn twenty_concurrent_refreshes_have_exactly_one_winner(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.jwt.refresh_reuse_grace_secs = 0).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let attempts = (0..20).map(|_| app.refresh(&account.refresh));
+    let responses = futures::future::join_all(attempts).await;
+    let statuses: Vec<StatusCode> = responses.iter().map(|r| r.status()).collect();
+    let winners = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(winners, 1, "statuses: {statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED));
+}
+
+async fn reuse_after_rotation_revokes_the_whole_session(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.jwt.refresh_reuse_grace_secs = 0).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let (access2, refresh2) =
+        pair_of(&expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await);
+    let (_, refresh3) = pair_of(&expect_status(app.refresh(&refresh2).await, StatusCode::OK).await);
+    // The first token comes back: stolen. The whole session ends.
+    expect_error(
+        app.refresh(&account.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_reused",
+    )
+    .await;
+    expect_error(
+        app.refresh(&refresh3).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    expect_error(
+        app.get_with_bearer("/api/auth/me", &access2).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    // Other sessions of the same user are untouched.
+    let (_, other) = app.login_pair(&account.email).await;
+    expect_status(app.refresh(&other).await, StatusCode::OK).await;
+}
+
+async fn a_retry_within_the_grace_period_gets_the_same_pair_a_bounded_number_of_times(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.jwt.refresh_reuse_grace_secs = 30;
+        s.jwt.refresh_reuse_max_replays = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let first = expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+    for _ in 0..2 {
+        let retry = expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+        assert_eq!(
+            pair_of(&retry),
+            pair_of(&first),
+            "a retry must get the very same pair"
+        );
+    }
+    // The replay budget is spent: this is reuse.
+    expect_error(
+        app.refresh(&account.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_reused",
+    )
+    .await;
+    let (_, refresh2) = pair_of(&first);
+    expect_error(
+        app.refresh(&refresh2).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+}
+
+async fn an_expired_refresh_token_is_refused(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.jwt.refresh_ttl_secs = 1;
+        s.jwt.leeway_secs = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    expect_error(
+        app.refresh(&account.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+}
+
+async fn tokens_cannot_pass_as_each_other(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let body = expect_error(
+        app.refresh(&account.access).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    assert!(
+        body["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refresh"),
+        "{body}"
+    );
+    let me = app.get_with_bearer("/api/auth/me", &account.refresh).await;
+    expect_error(me, StatusCode::UNAUTHORIZED, "token_invalid").await;
+    let verify = app
+        .post(
+            "/api/auth/token/verify",
+            &json!({ "token": account.refresh }),
+        )
+        .await;
+    expect_error(verify, StatusCode::UNAUTHORIZED, "token_invalid").await;
+    // Neither refused attempt consumed the refresh token.
+    expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+}
+
+crate::on_both_backends!(
+    refresh_rotates_the_pair,
+    twenty_concurrent_refreshes_have_exactly_one_winner,
+    reuse_after_rotation_revokes_the_whole_session,
+    a_retry_within_the_grace_period_gets_the_same_pair_a_bounded_number_of_times,
+    an_expired_refresh_token_is_refused,
+    tokens_cannot_pass_as_each_other,
+);
