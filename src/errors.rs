@@ -265,3 +265,42 @@ impl From<actix_web::error::BlockingError> for ApiError {
         Self::internal(format!("blocking pool: {error}"))
     }
 }
+
+/// For `ErrorHandlers`: an error response that some middleware wrote without the standard
+/// body (actix-cors refusing an origin answers in plain text) gets the standard JSON body.
+pub fn standardise_error_body<B>(
+    response: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (request, _) = response.into_parts();
+    let error =
+        if status == StatusCode::BAD_REQUEST && request.headers().contains_key(header::ORIGIN) {
+            ApiError::new(
+                status,
+                "origin_not_allowed",
+                "This origin is not allowed to call authd (cors.allowed_origins).",
+            )
+        } else {
+            ApiError::new(
+                status,
+                "request_refused",
+                status
+                    .canonical_reason()
+                    .unwrap_or("The request was refused."),
+            )
+        };
+    let response = actix_web::dev::ServiceResponse::new(request, error.error_response());
+    Ok(ErrorHandlerResponse::Response(
+        response.map_into_right_body(),
+    ))
+}

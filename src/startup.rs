@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{Logger, NormalizePath, TrailingSlash};
+use actix_web::middleware::{ErrorHandlers, Logger, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
@@ -120,12 +120,14 @@ fn run(
         names.dedup();
         names
     };
+    let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
+    hasher.warm_up();
     let state = web::Data::new(AppState {
         pool,
         jwks: keys.jwks(),
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),
         issuer: TokenIssuer::new(keys.signing, &settings.jwt),
-        hasher: PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?,
+        hasher,
         reuse: ReusePolicy {
             grace_secs: i64::try_from(settings.jwt.refresh_reuse_grace_secs)
                 .unwrap_or(i64::MAX / 4),
@@ -142,6 +144,7 @@ fn run(
             .default_service(web::to(routes::not_found))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(cors(&cors_settings))
+            .wrap(ErrorHandlers::new().default_handler(crate::errors::standardise_error_body))
             // The path without the query string: nothing secret travels in authd's URLs, but
             // the log should not depend on that staying true.
             .wrap(

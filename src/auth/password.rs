@@ -52,6 +52,23 @@ impl PasswordHasher {
         })
     }
 
+    /// Computes the dummy hash on a background thread, so the first unknown-email login is not
+    /// slower than the rest (which would tell that the email is unknown) and start-up does not
+    /// wait for it.
+    pub fn warm_up(&self) {
+        let hasher = self.clone();
+        std::thread::spawn(move || {
+            hasher.dummy_hash();
+        });
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let random = SecretString::from(uuid::Uuid::new_v4().to_string());
+            self.hash_blocking(&random).unwrap_or_default()
+        })
+    }
+
     fn argon2(&self) -> Argon2<'static> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
@@ -87,11 +104,7 @@ impl PasswordHasher {
         let candidate = password.expose_secret().as_bytes();
         let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
         let Some(parsed) = parsed else {
-            let dummy = self.dummy_hash.get_or_init(|| {
-                let random = SecretString::from(uuid::Uuid::new_v4().to_string());
-                self.hash_blocking(&random).unwrap_or_default()
-            });
-            if let Ok(dummy) = PasswordHash::new(dummy) {
+            if let Ok(dummy) = PasswordHash::new(self.dummy_hash()) {
                 let _ = argon2.verify_password(candidate, &dummy);
             }
             return Verified {

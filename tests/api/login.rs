@@ -136,3 +136,37 @@ crate::on_both_backends!(
     a_deactivated_user_can_neither_log_in_nor_refresh,
     old_hashes_are_upgraded_at_the_next_login,
 );
+
+/// With one hash at a time and almost no queueing allowed, a burst of logins is answered with
+/// 503 `overloaded` for what cannot be served, instead of piling up.
+#[tokio::test]
+async fn a_burst_of_logins_beyond_the_hashing_bound_gets_503_overloaded() {
+    let Some(app) = crate::helpers::spawn_app_with(Backend::Sqlite, |s| {
+        s.password.memory_kib = 32 * 1024;
+        s.password.iterations = 3;
+        s.password.max_concurrent_hashes = 1;
+        s.password.queue_timeout_ms = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let attempts = (0..8).map(|_| app.login(&account.email, PASSWORD));
+    let responses = futures::future::join_all(attempts).await;
+    let mut statuses = Vec::new();
+    let mut overloaded = 0;
+    for response in responses {
+        statuses.push(response.status());
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(response.headers().contains_key("retry-after"));
+            expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
+            overloaded += 1;
+        }
+    }
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    assert!(overloaded > 0, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE));
+}
