@@ -11,7 +11,7 @@ use crate::auth::keys::{self, parse_algorithm};
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions;
 use crate::config::Settings;
-use crate::db::users::{NewUser, Taken, User};
+use crate::db::users::{Taken, User};
 use crate::db::{self, DbPool, DbTarget};
 use crate::domain::{NewPassword, UserEmail, Username};
 use crate::startup::{self, Application};
@@ -172,7 +172,7 @@ fn create_user(
         None => {}
     }
     let now = db::now();
-    let user = NewUser {
+    let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         email: email.as_str().to_owned(),
         email_key: email.key(),
@@ -187,9 +187,8 @@ fn create_user(
         is_staff: staff,
         created_at: now,
         updated_at: now,
-    }
-    .insert(&mut conn)
-    .map_err(|e| e.to_string())?;
+    };
+    user.insert(&mut conn).map_err(|e| e.to_string())?;
     println!(
         "created user {} <{}>{}",
         user.id,

@@ -75,7 +75,8 @@ pub fn rotate(
     // with SQLITE_BUSY_SNAPSHOT instead of waiting for the other writer.
     let outcome = conn.transaction(|conn| -> Result<User, Step> {
         claim.insert(conn)?;
-        let user = live_session_user(conn, presented).map_err(Step::Refused)?;
+        let user =
+            live_session_user(conn, &presented.sid, &presented.sub).map_err(Step::Refused)?;
         let pair_expiry = next.issued_at + issuer.refresh_ttl_secs();
         Session::extend(conn, &presented.sid, from_unix(pair_expiry))?;
         Ok(user)
@@ -112,7 +113,7 @@ fn replay_or_revoke(
     let age = db::now() - used.blacklisted_at;
     let in_grace = policy.grace_secs > 0 && age.num_milliseconds() <= policy.grace_secs * 1000;
     if in_grace {
-        let user = live_session_user(conn, presented)?;
+        let user = live_session_user(conn, &presented.sid, &presented.sub)?;
         if let (Some(refresh_jti), Some(access_jti), Some(issued_at)) = (
             used.replaced_by_jti,
             used.replaced_by_access_jti,
@@ -139,10 +140,15 @@ fn replay_or_revoke(
     Err(ApiError::token_reused())
 }
 
-/// The user of a session that is still live, or why there is none.
-fn live_session_user(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<User> {
-    match Session::find_with_user(conn, &presented.sid)? {
-        Some((session, user)) if session.revoked_at.is_none() && user.id == presented.sub => {
+/// The user of a session that is still live, or why there is none: the check behind every
+/// route that reads the database for a token (refresh, me, password change).
+pub fn live_session_user(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &str,
+) -> ApiResult<User> {
+    match Session::find_with_user(conn, session_id)? {
+        Some((session, user)) if session.revoked_at.is_none() && user.id == user_id => {
             if user.is_active {
                 Ok(user)
             } else {

@@ -6,28 +6,9 @@ use diesel::prelude::*;
 use super::schema::users;
 use super::DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
-    pub email: String,
-    pub email_key: String,
-    pub username: Option<String>,
-    pub username_key: Option<String>,
-    pub password_hash: Option<String>,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone: String,
-    pub email_verified: bool,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
     pub id: String,
     pub email: String,
     pub email_key: String,
@@ -63,16 +44,11 @@ pub enum Taken {
     Username,
 }
 
-impl NewUser {
-    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<User> {
-        diesel::insert_into(users::table)
-            .values(self)
-            .execute(conn)?;
-        User::find_by_id(conn, &self.id)
-    }
-}
-
 impl User {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<usize> {
+        diesel::insert_into(users::table).values(self).execute(conn)
+    }
+
     pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<User> {
         users::table.find(id).select(User::as_select()).first(conn)
     }

@@ -4,12 +4,12 @@ use serde::Deserialize;
 use super::json::{nullable, FieldErrors, ValidJson};
 use super::register::taken_error;
 use super::responses::UserBody;
+use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
-use crate::db::sessions::Session;
 use crate::db::users::{ProfileChanges, Taken, User};
 use crate::db::{self, is_unique_violation, DbConnection};
 use crate::domain::{PersonName, Phone, Username};
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::ApiResult;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -23,16 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The caller's user, read together with their session: a logged-out or reused session, or
 /// a deactivated user, is refused here even while the access token has not expired.
 pub fn current_user(conn: &mut DbConnection, caller: &AuthenticatedUser) -> ApiResult<User> {
-    match Session::find_with_user(conn, &caller.session_id)? {
-        Some((session, user)) if session.revoked_at.is_none() && user.id == caller.user_id => {
-            if user.is_active {
-                Ok(user)
-            } else {
-                Err(ApiError::user_inactive())
-            }
-        }
-        _ => Err(ApiError::token_revoked()),
-    }
+    sessions::live_session_user(conn, &caller.session_id, &caller.user_id)
 }
 
 async fn show(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {

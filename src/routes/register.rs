@@ -4,7 +4,7 @@ use serde::Deserialize;
 use super::json::{FieldErrors, ValidJson};
 use super::responses::TokenPairBody;
 use crate::auth::sessions;
-use crate::db::users::{NewUser, Taken, User};
+use crate::db::users::{Taken, User};
 use crate::db::{self, is_unique_violation};
 use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
@@ -31,7 +31,7 @@ struct RegisterBody {
 
 /// Every field checked at once, so the client can show every problem together.
 struct ValidRegistration {
-    user: NewUser,
+    user: User,
     password: NewPassword,
 }
 
@@ -67,7 +67,7 @@ fn validate(body: RegisterBody) -> Result<ValidRegistration, ApiError> {
     };
     let now = db::now();
     Ok(ValidRegistration {
-        user: NewUser {
+        user: User {
             id: uuid::Uuid::new_v4().to_string(),
             email_key: email.key(),
             email: email.as_str().to_owned(),
@@ -112,7 +112,7 @@ async fn register(
     user.password_hash = Some(state.hasher.hash(password.into_secret()).await?);
     let (user, pair) = state
         .db(move |conn, state| {
-            let user = user.insert(conn).map_err(|error| {
+            user.insert(conn).map_err(|error| {
                 if is_unique_violation(&error) {
                     let taken = User::find_taken(conn, Some(&user.email_key), None)
                         .ok()
