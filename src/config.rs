@@ -1,6 +1,7 @@
 //! Layered settings: compiled-in defaults, files per profile, `.env`, then the environment.
 //! `config/default.toml` documents every key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -26,6 +27,79 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub password: PasswordSettings,
     pub cors: CorsSettings,
+    pub local_login: LocalLoginSettings,
+    pub oidc: OidcSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalLoginSettings {
+    /// Off: SSO-only mode; register, password login and password change answer 403.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcSettings {
+    pub allowed_redirect_uris: Vec<String>,
+    pub link_verified_email: bool,
+    pub state_ttl_secs: u64,
+    pub http_timeout_secs: u64,
+    pub metadata_ttl_secs: u64,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    /// `oidc` (anything with discovery), `apple` or `github`.
+    #[serde(default = "default_provider_kind")]
+    pub kind: String,
+    #[serde(default)]
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default = "empty_secret")]
+    pub client_secret: SecretString,
+    /// A list, or one string of scopes separated by spaces or commas (handy in the environment).
+    #[serde(default, deserialize_with = "scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub display_name: String,
+    /// Apple: the team and key that sign the client secret, and the key itself (PKCS#8 PEM).
+    #[serde(default)]
+    pub team_id: String,
+    #[serde(default)]
+    pub key_id: String,
+    #[serde(default = "empty_secret")]
+    pub private_key: SecretString,
+    #[serde(default)]
+    pub private_key_file: String,
+    /// GitHub: endpoints, overridable for GitHub Enterprise.
+    #[serde(default)]
+    pub authorization_url: String,
+    #[serde(default)]
+    pub token_url: String,
+    #[serde(default)]
+    pub api_url: String,
+}
+
+fn default_provider_kind() -> String {
+    "oidc".to_owned()
+}
+
+fn scopes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scopes {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Scopes::deserialize(deserializer)? {
+        Scopes::List(list) => list,
+        Scopes::Text(text) => text
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +272,22 @@ impl Settings {
                 problems.push(format!(
                     "cors.allowed_origins has {origin:?}; an origin is scheme://host[:port] with no path"
                 ));
+            }
+        }
+        for (id, provider) in &self.oidc.providers {
+            if !["oidc", "apple", "github"].contains(&provider.kind.as_str()) {
+                problems.push(format!(
+                    "oidc.providers.{id}.kind is {:?}; use oidc, apple or github",
+                    provider.kind
+                ));
+            }
+            if provider.kind == "oidc" && provider.issuer.is_empty() {
+                problems.push(format!(
+                    "oidc.providers.{id}.issuer is required for kind oidc"
+                ));
+            }
+            if provider.client_id.is_empty() {
+                problems.push(format!("oidc.providers.{id}.client_id is required"));
             }
         }
         if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {

@@ -128,6 +128,10 @@ fn run(
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),
         issuer: TokenIssuer::new(keys.signing, &settings.jwt),
         hasher,
+        providers: crate::auth::oidc::Providers::new(&settings.oidc)
+            .map_err(StartupError::Invalid)?,
+        oidc: settings.oidc.clone(),
+        local_login_enabled: settings.local_login.enabled,
         reuse: ReusePolicy {
             grace_secs: i64::try_from(settings.jwt.refresh_reuse_grace_secs)
                 .unwrap_or(i64::MAX / 4),

@@ -4,8 +4,10 @@ use actix_web::web;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::auth::jwt::TokenIssuer;
+use crate::auth::oidc::Providers;
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::ReusePolicy;
+use crate::config::OidcSettings;
 use crate::db::{DbConnection, DbPool};
 use crate::errors::ApiResult;
 
@@ -16,6 +18,21 @@ pub struct AppState {
     pub reuse: ReusePolicy,
     pub jwks: JwkSet,
     pub openid_configuration: serde_json::Value,
+    pub providers: Providers,
+    pub oidc: OidcSettings,
+    /// Off in SSO-only mode.
+    pub local_login_enabled: bool,
+}
+
+impl AppState {
+    /// The guard of register, password login and password change.
+    pub fn require_local_login(&self) -> ApiResult<()> {
+        if self.local_login_enabled {
+            Ok(())
+        } else {
+            Err(crate::errors::ApiError::local_login_disabled())
+        }
+    }
 }
 
 /// `state.db(|conn, state| ...)`: blocking database work on actix's blocking pool, with a

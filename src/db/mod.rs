@@ -2,6 +2,8 @@
 //! embedded migrations of each backend.
 
 pub mod blacklist;
+pub mod identities;
+pub mod oidc_states;
 pub mod schema;
 pub mod sessions;
 pub mod users;

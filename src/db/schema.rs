@@ -48,4 +48,36 @@ diesel::table! {
 diesel::joinable!(blacklisted_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(blacklisted_tokens, sessions, users);
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_states (state) {
+        state -> Text,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        redirect_uri -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(identities -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    blacklisted_tokens,
+    identities,
+    oidc_states,
+    sessions,
+    users
+);

@@ -2,8 +2,10 @@
 //! NormalizePath middleware in startup trims it), so Django-era clients work unchanged.
 
 pub mod health;
+pub mod identities;
 pub mod json;
 pub mod me;
+pub mod oidc;
 pub mod password;
 pub mod register;
 pub mod responses;
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     tokens::configure(cfg);
     me::configure(cfg);
     password::configure(cfg);
+    oidc::configure(cfg);
+    identities::configure(cfg);
 }
 
 /// A resource at one or more paths (aliases) that answers other methods with a JSON 405.

@@ -32,6 +32,7 @@ async fn change_password(
     caller: AuthenticatedUser,
     ValidJson(body): ValidJson<PasswordBody>,
 ) -> ApiResult<HttpResponse> {
+    state.require_local_login()?;
     let lookup = caller.clone();
     let user = state.db(move |conn, _| current_user(conn, &lookup)).await?;
     let personal = [

@@ -100,6 +100,7 @@ async fn register(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
+    state.require_local_login()?;
     let ValidRegistration { mut user, password } = validate(body)?;
     // Checked before hashing so a duplicate costs no hash; the unique index still decides races.
     let keys = (user.email_key.clone(), user.username_key.clone());

@@ -22,7 +22,7 @@ pub struct UserBody {
     pub updated_at: String,
 }
 
-fn rfc3339(time: NaiveDateTime) -> String {
+pub fn rfc3339(time: NaiveDateTime) -> String {
     time.and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -1,0 +1,2 @@
+DROP TABLE oidc_states;
+DROP TABLE identities;

@@ -1,0 +1,55 @@
+//! The signed-in user's linked provider identities.
+
+use actix_web::{web, HttpResponse};
+
+use super::me::current_user;
+use super::oidc::IdentityBody;
+use crate::auth::AuthenticatedUser;
+use crate::db::identities::Identity;
+use crate::errors::{ApiError, ApiResult};
+use crate::state::{AppState, WithDb};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource(&["/api/auth/identities"]).route(web::get().to(list)))
+        .service(super::resource(&["/api/auth/identities/{id}"]).route(web::delete().to(unlink)));
+}
+
+async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {
+    let identities = state
+        .db(move |conn, _| {
+            let user = current_user(conn, &caller)?;
+            Ok(Identity::list_of_user(conn, &user.id)?)
+        })
+        .await?;
+    let body: Vec<IdentityBody> = identities.into_iter().map(IdentityBody::from).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Unlinks an identity, unless it is the user's last way to sign in (no usable password and
+/// no other identity): 409 `last_login_method`.
+async fn unlink(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    state
+        .db(move |conn, state| {
+            let user = current_user(conn, &caller)?;
+            let identities = Identity::list_of_user(conn, &user.id)?;
+            if !identities.iter().any(|identity| identity.id == id) {
+                return Err(ApiError::not_found());
+            }
+            let has_password = user.password_hash.is_some() && state.local_login_enabled;
+            if identities.len() == 1 && !has_password {
+                return Err(ApiError::conflict(
+                    "last_login_method",
+                    "This is the only way left to sign in to this account; add another first.",
+                ));
+            }
+            Identity::delete_of_user(conn, &id, &user.id)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,289 @@
+//! Provider sign-in: list the providers, start at a provider, finish with a token pair.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::json::ValidJson;
+use super::responses::{TokenPairBody, UserBody};
+use crate::auth::oidc::ProviderIdentity;
+use crate::auth::{sessions, AuthenticatedUser};
+use crate::db::identities::Identity;
+use crate::db::oidc_states::OidcState;
+use crate::db::users::User;
+use crate::db::{self, is_unique_violation, DbConnection};
+use crate::domain::UserEmail;
+use crate::errors::{ApiError, ApiResult};
+use crate::state::{AppState, WithDb};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource(&["/api/auth/oidc/providers"]).route(web::get().to(providers)))
+        .service(
+            super::resource(&["/api/auth/oidc/{provider}/authorize"])
+                .route(web::get().to(authorize)),
+        )
+        .service(
+            super::resource(&["/api/auth/oidc/{provider}/callback"])
+                .route(web::post().to(callback)),
+        )
+        .service(super::resource(&["/api/auth/oidc/{provider}/link"]).route(web::post().to(link)));
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderBody<'a> {
+    id: &'a str,
+    display_name: &'a str,
+}
+
+async fn providers(state: web::Data<AppState>) -> HttpResponse {
+    let list: Vec<ProviderBody> = state
+        .providers
+        .list()
+        .map(|p| ProviderBody {
+            id: &p.id,
+            display_name: &p.display_name,
+        })
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    redirect_uri: Option<String>,
+}
+
+/// 302 to the provider (or 200 `{"url"}` for `Accept: application/json`). The redirect URI
+/// must be one of `oidc.allowed_redirect_uris` exactly: no open redirects.
+async fn authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<AuthorizeQuery>,
+) -> ApiResult<HttpResponse> {
+    let provider = state.providers.get(&path)?;
+    let redirect_uri = query.into_inner().redirect_uri.unwrap_or_default();
+    if !state.oidc.allowed_redirect_uris.contains(&redirect_uri) {
+        return Err(ApiError::invalid_redirect_uri());
+    }
+    let request = state.providers.authorize(provider, &redirect_uri).await?;
+    let now = db::now();
+    let row = OidcState {
+        state: request.state.clone(),
+        provider: provider.id.clone(),
+        nonce: request.nonce.clone(),
+        pkce_verifier: request.pkce_verifier.expose_secret().to_owned(),
+        redirect_uri,
+        created_at: now,
+        expires_at: now
+            + Duration::seconds(i64::try_from(state.oidc.state_ttl_secs).unwrap_or(600)),
+    };
+    state.db(move |conn, _| Ok(row.insert(conn)?)).await?;
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    Ok(if wants_json {
+        HttpResponse::Ok().json(json!({ "url": request.url }))
+    } else {
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, request.url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    })
+}
+
+#[derive(Deserialize)]
+struct CallbackBody {
+    code: String,
+    state: String,
+}
+
+/// Consumes the state and exchanges the code; the identity that comes back is checked and
+/// returned. Any failure leaves the state consumed: a new sign-in must start over.
+async fn verified_identity(
+    state: &web::Data<AppState>,
+    provider_id: &str,
+    body: CallbackBody,
+) -> ApiResult<ProviderIdentity> {
+    let provider = state.providers.get(provider_id)?;
+    let key = body.state;
+    let stored = state
+        .db(move |conn, _| Ok(OidcState::consume(conn, &key)?))
+        .await?
+        .filter(|s| s.provider == provider.id && s.expires_at > db::now())
+        .ok_or_else(ApiError::invalid_state)?;
+    state
+        .providers
+        .exchange(
+            provider,
+            &body.code,
+            &stored.redirect_uri,
+            &stored.nonce,
+            &stored.pkce_verifier,
+        )
+        .await
+}
+
+async fn callback(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ValidJson(body): ValidJson<CallbackBody>,
+) -> ApiResult<HttpResponse> {
+    let provider_id = path.into_inner();
+    let identity = verified_identity(&state, &provider_id, body).await?;
+    let (user, pair, is_new) = state
+        .db(move |conn, state| {
+            let (user, is_new) = sign_in(conn, state, &provider_id, &identity)?;
+            let pair = sessions::start(conn, &state.issuer, &user)?;
+            Ok((user, pair, is_new))
+        })
+        .await?;
+    let mut body =
+        serde_json::to_value(TokenPairBody::new(pair, Some(user))).map_err(ApiError::internal)?;
+    body["isNewUser"] = json!(is_new);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The user an identity signs in as: its owner, an existing account with the same verified
+/// email (only with `oidc.link_verified_email`), or a new user with no usable password.
+fn sign_in(
+    conn: &mut DbConnection,
+    state: &AppState,
+    provider: &str,
+    identity: &ProviderIdentity,
+) -> ApiResult<(User, bool)> {
+    if let Some(known) = Identity::find(conn, provider, &identity.subject)? {
+        Identity::touch(conn, &known.id)?;
+        return Ok((User::find_by_id(conn, &known.user_id)?, false));
+    }
+    let email = identity
+        .email
+        .as_deref()
+        .and_then(|e| UserEmail::parse(e).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "oidc_email_missing",
+                "The identity provider did not share a valid email address.",
+            )
+        })?;
+    if let Some(existing) = User::find_by_email_key(conn, &email.key())? {
+        // Linking by email alone would let anyone who registers the victim's email at some
+        // provider take over the account; only a verified email, and only when allowed.
+        if !(state.oidc.link_verified_email && identity.email_verified) {
+            return Err(ApiError::conflict(
+                "account_exists",
+                "An account with this email exists. Sign in to it, then link this provider.",
+            ));
+        }
+        Identity::new(
+            &existing.id,
+            provider,
+            &identity.subject,
+            Some(email.as_str().to_owned()),
+        )
+        .insert(conn)?;
+        return Ok((existing, false));
+    }
+    let now = db::now();
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.as_str().to_owned(),
+        email_key: email.key(),
+        username: None,
+        username_key: None,
+        password_hash: None,
+        first_name: identity.given_name.clone().unwrap_or_default(),
+        last_name: identity.family_name.clone().unwrap_or_default(),
+        phone: String::new(),
+        email_verified: identity.email_verified,
+        is_active: true,
+        is_staff: false,
+        created_at: now,
+        updated_at: now,
+    };
+    user.insert(conn)?;
+    Identity::new(
+        &user.id,
+        provider,
+        &identity.subject,
+        Some(email.as_str().to_owned()),
+    )
+    .insert(conn)?;
+    Ok((user, true))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityBody {
+    id: String,
+    provider: String,
+    subject: String,
+    email: Option<String>,
+    created_at: String,
+    last_used_at: String,
+}
+
+impl From<Identity> for IdentityBody {
+    fn from(identity: Identity) -> Self {
+        Self {
+            id: identity.id,
+            provider: identity.provider,
+            subject: identity.subject,
+            email: identity.email,
+            created_at: super::responses::rfc3339(identity.created_at),
+            last_used_at: super::responses::rfc3339(identity.last_used_at),
+        }
+    }
+}
+
+/// Attaches a provider identity to the signed-in user.
+async fn link(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    path: web::Path<String>,
+    ValidJson(body): ValidJson<CallbackBody>,
+) -> ApiResult<HttpResponse> {
+    let provider_id = path.into_inner();
+    let identity = verified_identity(&state, &provider_id, body).await?;
+    let (linked, user) = state
+        .db(move |conn, _| {
+            let user = super::me::current_user(conn, &caller)?;
+            if let Some(known) = Identity::find(conn, &provider_id, &identity.subject)? {
+                return if known.user_id == user.id {
+                    Ok((known, user))
+                } else {
+                    Err(identity_taken())
+                };
+            }
+            let linked = Identity::new(
+                &user.id,
+                &provider_id,
+                &identity.subject,
+                identity.email.clone(),
+            );
+            linked.insert(conn).map_err(|e| {
+                if is_unique_violation(&e) {
+                    identity_taken()
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok((linked, user))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({ "identity": IdentityBody::from(linked), "user": UserBody::from(user) })))
+}
+
+fn identity_taken() -> ApiError {
+    ApiError::conflict(
+        "identity_taken",
+        "This provider account is already linked to another user.",
+    )
+}
