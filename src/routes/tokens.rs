@@ -70,6 +70,7 @@ async fn login(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
+    state.require_local_login()?;
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::validation_field(
             "email",

@@ -152,7 +152,13 @@ pub async fn exchange(
 }
 
 fn token_invalid(error: ClaimsVerificationError) -> ApiError {
-    ApiError::oidc_token_invalid(error.to_string())
+    let reason = match error {
+        ClaimsVerificationError::SignatureVerification(cause) => {
+            format!("signature verification failed: {cause}")
+        }
+        other => other.to_string(),
+    };
+    ApiError::oidc_token_invalid(reason)
 }
 
 fn verify(
@@ -183,6 +189,16 @@ fn verify(
             }
         });
     let claims = id_token.claims(&verifier, nonce)?;
+    // openidconnect checks azp only when there are several audiences; OpenID Connect Core
+    // §3.1.3.7 asks for it whenever it is present.
+    if let Some(azp) = claims.authorized_party() {
+        if azp.as_str() != provider.settings.client_id {
+            return Err(ClaimsVerificationError::InvalidAudience(format!(
+                "azp {} is not this client",
+                azp.as_str()
+            )));
+        }
+    }
     if issuer_template {
         check_tenant_issuer(metadata.issuer().as_str(), id_token)?;
     }
