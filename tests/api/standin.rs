@@ -232,20 +232,20 @@ fn invalid_grant(description: &str) -> HttpResponse {
 }
 
 /// Takes the code, checking PKCE and the redirect URI as a real provider does.
-fn redeem(state: &mut State, form: &HashMap<String, String>) -> Result<Issued, HttpResponse> {
+fn redeem(state: &mut State, form: &HashMap<String, String>) -> Result<Issued, &'static str> {
     if state.refuse_codes {
-        return Err(invalid_grant("refused"));
+        return Err("refused");
     }
     let issued = state
         .codes
         .remove(form.get("code").map(String::as_str).unwrap_or_default())
-        .ok_or_else(|| invalid_grant("unknown or used code"))?;
+        .ok_or("unknown or used code")?;
     let verifier = form.get("code_verifier").cloned().unwrap_or_default();
     if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != issued.challenge {
-        return Err(invalid_grant("PKCE verification failed"));
+        return Err("PKCE verification failed");
     }
     if form.get("redirect_uri") != Some(&issued.redirect_uri) {
-        return Err(invalid_grant("redirect_uri differs"));
+        return Err("redirect_uri differs");
     }
     Ok(issued)
 }
@@ -275,7 +275,7 @@ async fn token(
     let mut state = state.lock().unwrap();
     let issued = match redeem(&mut state, &form) {
         Ok(issued) => issued,
-        Err(response) => return response,
+        Err(description) => return invalid_grant(description),
     };
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
