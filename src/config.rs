@@ -289,6 +289,20 @@ impl Settings {
             if provider.client_id.is_empty() {
                 problems.push(format!("oidc.providers.{id}.client_id is required"));
             }
+            if provider.kind == "github" && provider.client_secret.expose_secret().is_empty() {
+                problems.push(format!(
+                    "oidc.providers.{id}.client_secret is required for GitHub"
+                ));
+            }
+            let apple_key = !provider.private_key.expose_secret().is_empty()
+                || !provider.private_key_file.is_empty();
+            if provider.kind == "apple"
+                && (provider.team_id.is_empty() || provider.key_id.is_empty() || !apple_key)
+            {
+                problems.push(format!(
+                    "oidc.providers.{id} (apple) needs team_id, key_id and private_key or private_key_file"
+                ));
+            }
         }
         if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
             problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());

@@ -179,6 +179,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    pub fn email_taken() -> Self {
+        Self::conflict("email_taken", "An account with this email already exists.")
+    }
+
+    pub fn username_taken() -> Self {
+        Self::conflict("username_taken", "This username is taken.")
+    }
+
     pub fn overloaded() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -356,6 +364,35 @@ impl ApiError {
             "The identity provider's ID token is invalid.",
         )
         .with_reason(reason)
+    }
+
+    pub fn oidc_email_missing() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "oidc_email_missing",
+            "The identity provider did not share a valid email address.",
+        )
+    }
+
+    pub fn account_exists() -> Self {
+        Self::conflict(
+            "account_exists",
+            "An account with this email exists. Sign in to it, then link this provider.",
+        )
+    }
+
+    pub fn identity_taken() -> Self {
+        Self::conflict(
+            "identity_taken",
+            "This provider account is already linked to another user.",
+        )
+    }
+
+    pub fn last_login_method() -> Self {
+        Self::conflict(
+            "last_login_method",
+            "This is the only way left to sign in to this account; add another first.",
+        )
     }
 
     pub fn local_login_disabled() -> Self {

@@ -190,3 +190,37 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+/// The error of a transaction whose body speaks `ApiError` but must also carry diesel's
+/// errors back to `Connection::transaction` (which needs `From<diesel::result::Error>`).
+#[derive(Debug)]
+pub enum TxError {
+    Db(diesel::result::Error),
+    Api(crate::errors::ApiError),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(error: diesel::result::Error) -> Self {
+        TxError::Db(error)
+    }
+}
+
+impl From<crate::errors::ApiError> for TxError {
+    fn from(error: crate::errors::ApiError) -> Self {
+        TxError::Api(error)
+    }
+}
+
+impl TxError {
+    /// A unique violation becomes `on_conflict()`; other database errors the usual mapping.
+    pub fn into_api(
+        self,
+        on_conflict: impl FnOnce() -> crate::errors::ApiError,
+    ) -> crate::errors::ApiError {
+        match self {
+            TxError::Db(error) if is_unique_violation(&error) => on_conflict(),
+            TxError::Db(error) => error.into(),
+            TxError::Api(error) => error,
+        }
+    }
+}

@@ -42,10 +42,7 @@ async fn unlink(
             }
             let has_password = user.password_hash.is_some() && state.local_login_enabled;
             if identities.len() == 1 && !has_password {
-                return Err(ApiError::conflict(
-                    "last_login_method",
-                    "This is the only way left to sign in to this account; add another first.",
-                ));
+                return Err(ApiError::last_login_method());
             }
             Identity::delete_of_user(conn, &id, &user.id)?;
             Ok(())

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
+use diesel::Connection;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +15,7 @@ use crate::auth::{sessions, AuthenticatedUser};
 use crate::db::identities::Identity;
 use crate::db::oidc_states::OidcState;
 use crate::db::users::User;
-use crate::db::{self, is_unique_violation, DbConnection};
+use crate::db::{self, is_unique_violation, DbConnection, TxError};
 use crate::domain::UserEmail;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
@@ -138,9 +139,14 @@ async fn callback(
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (user, pair, is_new) = state
         .db(move |conn, state| {
-            let (user, is_new) = sign_in(conn, state, &provider_id, &identity)?;
-            let pair = sessions::start(conn, &state.issuer, &user)?;
-            Ok((user, pair, is_new))
+            // User, identity and session are written together or not at all; a concurrent
+            // first sign-in of the same identity loses on the unique index and gets 409.
+            conn.transaction(|conn| {
+                let (user, is_new) = sign_in(conn, state, &provider_id, &identity)?;
+                let pair = sessions::start(conn, &state.issuer, &user)?;
+                Ok((user, pair, is_new))
+            })
+            .map_err(|error: TxError| error.into_api(ApiError::identity_taken))
         })
         .await?;
     let mut body =
@@ -165,21 +171,15 @@ fn sign_in(
         .email
         .as_deref()
         .and_then(|e| UserEmail::parse(e).ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "oidc_email_missing",
-                "The identity provider did not share a valid email address.",
-            )
-        })?;
+        .ok_or_else(ApiError::oidc_email_missing)?;
     if let Some(existing) = User::find_by_email_key(conn, &email.key())? {
         // Linking by email alone would let anyone who registers the victim's email at some
         // provider take over the account; only a verified email, and only when allowed.
         if !(state.oidc.link_verified_email && identity.email_verified) {
-            return Err(ApiError::conflict(
-                "account_exists",
-                "An account with this email exists. Sign in to it, then link this provider.",
-            ));
+            return Err(ApiError::account_exists());
+        }
+        if !existing.is_active {
+            return Err(ApiError::user_inactive());
         }
         Identity::new(
             &existing.id,
@@ -258,7 +258,7 @@ async fn link(
                 return if known.user_id == user.id {
                     Ok((known, user))
                 } else {
-                    Err(identity_taken())
+                    Err(ApiError::identity_taken())
                 };
             }
             let linked = Identity::new(
@@ -269,7 +269,7 @@ async fn link(
             );
             linked.insert(conn).map_err(|e| {
                 if is_unique_violation(&e) {
-                    identity_taken()
+                    ApiError::identity_taken()
                 } else {
                     e.into()
                 }
@@ -279,11 +279,4 @@ async fn link(
         .await?;
     Ok(HttpResponse::Ok()
         .json(json!({ "identity": IdentityBody::from(linked), "user": UserBody::from(user) })))
-}
-
-fn identity_taken() -> ApiError {
-    ApiError::conflict(
-        "identity_taken",
-        "This provider account is already linked to another user.",
-    )
 }

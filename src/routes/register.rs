@@ -89,10 +89,8 @@ fn validate(body: RegisterBody) -> Result<ValidRegistration, ApiError> {
 
 pub fn taken_error(taken: Taken) -> ApiError {
     match taken {
-        Taken::Email => {
-            ApiError::conflict("email_taken", "An account with this email already exists.")
-        }
-        Taken::Username => ApiError::conflict("username_taken", "This username is taken."),
+        Taken::Email => ApiError::email_taken(),
+        Taken::Username => ApiError::username_taken(),
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod cors;
 mod errors;
 mod health;
+mod interop;
 mod keys;
 mod load;
 mod login;

@@ -14,7 +14,7 @@ use crate::standin::{Grant, SigningKey, StandIn, CLIENT_ID, CLIENT_SECRET};
 
 const REDIRECT_URI: &str = "http://localhost:5173/auth/callback";
 
-fn provider(kind: &str, issuer: &str, display_name: &str) -> ProviderSettings {
+pub fn provider(kind: &str, issuer: &str, display_name: &str) -> ProviderSettings {
     ProviderSettings {
         kind: kind.into(),
         issuer: issuer.into(),
