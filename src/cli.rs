@@ -12,9 +12,9 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::sessions;
 use crate::config::Settings;
 use crate::db::users::{Taken, User};
-use crate::db::{self, DbPool, DbTarget};
+use crate::db::{self, DbConnection, DbTarget};
 use crate::domain::{NewPassword, UserEmail, Username};
-use crate::startup::{self, Application};
+use crate::startup::Application;
 
 #[derive(Parser)]
 #[command(
@@ -112,15 +112,29 @@ fn serve() -> CliResult {
     })
 }
 
-fn open_pool(settings: &Settings) -> Result<DbPool, String> {
+/// One connection, not a pool: a pool's background threads could still be opening
+/// connections while the process exits, which crashes inside libpq's exit handlers.
+fn open_connection(settings: &Settings) -> Result<DbConnection, String> {
     let target = DbTarget::parse(settings.database.url.expose_secret())?;
-    startup::open_database(settings, &target).map_err(|e| e.to_string())
+    if let Some(dir) = target.sqlite_dir().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    target.connect().map_err(|e| {
+        format!(
+            "cannot connect to the {} database: {e}",
+            target.backend_name()
+        )
+    })
+}
+
+fn apply_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    db::run_migrations(conn).map_err(|e| e.to_string())
 }
 
 fn migrate() -> CliResult {
     let settings = Settings::load().map_err(|e| e.to_string())?;
-    let pool = open_pool(&settings)?;
-    let applied = startup::migrate(&pool).map_err(|e| e.to_string())?;
+    let mut conn = open_connection(&settings)?;
+    let applied = apply_migrations(&mut conn)?;
     println!("applied {} migration(s)", applied.len());
     for name in applied {
         println!("  {name}");
@@ -153,11 +167,10 @@ fn create_user(
     } else {
         None
     };
-    let pool = open_pool(&settings)?;
+    let mut conn = open_connection(&settings)?;
     if settings.database.run_migrations {
-        startup::migrate(&pool).map_err(|e| e.to_string())?;
+        apply_migrations(&mut conn)?;
     }
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
     let username_key = username.as_ref().map(Username::key);
     match User::find_taken(&mut conn, Some(&email.key()), username_key.as_deref())
         .map_err(|e| e.to_string())?
@@ -217,8 +230,7 @@ fn read_password_line() -> Result<SecretString, String> {
 
 fn flush_expired() -> CliResult {
     let settings = Settings::load().map_err(|e| e.to_string())?;
-    let pool = open_pool(&settings)?;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let mut conn = open_connection(&settings)?;
     let (tokens, sessions) = sessions::flush_expired(&mut conn).map_err(|e| e.message)?;
     println!("deleted {tokens} expired blacklist row(s) and {sessions} expired session(s)");
     Ok(())

@@ -102,6 +102,27 @@ async fn authorize(
 struct CallbackBody {
     code: String,
     state: String,
+    /// Sign in with Apple's `user` form field, passed on by the SPA: the person's name, sent
+    /// by Apple on the first sign-in only and never in the ID token. A JSON string or object.
+    #[serde(default)]
+    user: Option<serde_json::Value>,
+}
+
+/// The name in Apple's `user` field: `{"name": {"firstName": ..., "lastName": ...}}`.
+fn apple_name(user: Option<&serde_json::Value>) -> (Option<String>, Option<String>) {
+    let parsed = match user {
+        Some(serde_json::Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+        Some(value) => value.clone(),
+        None => serde_json::Value::Null,
+    };
+    let part = |key: &str| {
+        parsed["name"][key]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= 150)
+            .map(str::to_owned)
+    };
+    (part("firstName"), part("lastName"))
 }
 
 /// Consumes the state and exchanges the code; the identity that comes back is checked and
@@ -113,12 +134,13 @@ async fn verified_identity(
 ) -> ApiResult<ProviderIdentity> {
     let provider = state.providers.get(provider_id)?;
     let key = body.state;
+    let (first_name, last_name) = apple_name(body.user.as_ref());
     let stored = state
         .db(move |conn, _| Ok(OidcState::consume(conn, &key)?))
         .await?
         .filter(|s| s.provider == provider.id && s.expires_at > db::now())
         .ok_or_else(ApiError::invalid_state)?;
-    state
+    let mut identity = state
         .providers
         .exchange(
             provider,
@@ -127,7 +149,10 @@ async fn verified_identity(
             &stored.nonce,
             &stored.pkce_verifier,
         )
-        .await
+        .await?;
+    identity.given_name = identity.given_name.or(first_name);
+    identity.family_name = identity.family_name.or(last_name);
+    Ok(identity)
 }
 
 async fn callback(

@@ -110,7 +110,13 @@ async fn migrate_and_create_user_from_the_command_line(backend: Backend) {
         &mut authd(&create, &db, &[]),
         Some(&format!("{PASSWORD}\n")),
     );
-    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{:?} {} {}",
+        created.status,
+        text(&created.stdout),
+        text(&created.stderr)
+    );
     let duplicate = run(
         &mut authd(&create, &db, &[]),
         Some(&format!("{PASSWORD}\n")),

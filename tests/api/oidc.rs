@@ -644,6 +644,49 @@ async fn github_signs_in_with_the_verified_primary_email() {
         .contains("bad_verification_code"));
 }
 
+#[tokio::test]
+async fn apple_gets_a_signed_client_secret_and_the_name_from_the_form_post() {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let standin = StandIn::start();
+    let team_key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let public = team_key
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    standin.expect_apple_client_secret("TEAM123456", "KEY1234567", &public);
+    let mut apple = provider("apple", &standin.base, "");
+    apple.client_secret = SecretString::from(String::new());
+    apple.team_id = "TEAM123456".into();
+    apple.key_id = "KEY1234567".into();
+    apple.private_key =
+        SecretString::from(team_key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string());
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.oidc.providers.insert("apple".into(), apple);
+    })
+    .await
+    else {
+        return;
+    };
+    let url = authorize_url(&app, "apple").await;
+    assert!(url.contains("response_mode=form_post"), "{url}");
+    assert!(url.contains("scope=openid+email+name"), "{url}");
+    let grant = Grant {
+        overrides: json!({ "given_name": null, "family_name": null }),
+        ..Grant::new("001234.apple.sub", "hidden@privaterelay.appleid.com")
+    };
+    let code = standin.issue_code(&url, grant);
+    let user = r#"{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"hidden@privaterelay.appleid.com"}"#;
+    let body = json!({ "code": code, "state": state_of(&url), "user": user });
+    let body = expect_status(
+        app.post("/api/auth/oidc/apple/callback", &body).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["user"]["firstName"], "Ada");
+    assert_eq!(body["user"]["lastName"], "Lovelace");
+    assert_eq!(body["user"]["email"], "hidden@privaterelay.appleid.com");
+}
+
 /// Microsoft's `common` endpoint: the issuer is a template, validated against each token's tid.
 #[tokio::test]
 async fn a_multi_tenant_issuer_is_checked_against_the_token_tenant() {

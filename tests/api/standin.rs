@@ -80,6 +80,8 @@ struct State {
     current: SigningKey,
     codes: HashMap<String, Issued>,
     refuse_codes: bool,
+    /// Sign in with Apple: the key that must have signed the client secret JWT.
+    apple: Option<(String, String, jsonwebtoken::DecodingKey)>,
 }
 
 pub struct StandIn {
@@ -107,6 +109,7 @@ impl StandIn {
             current: key,
             codes: HashMap::new(),
             refuse_codes: false,
+            apple: None,
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let (data, fetches) = (
@@ -161,6 +164,12 @@ impl StandIn {
 
     pub fn current_key(&self) -> SigningKey {
         self.state.lock().unwrap().current.clone()
+    }
+
+    /// Acts as Apple: the client secret must be an ES256 JWT from this team and key.
+    pub fn expect_apple_client_secret(&self, team_id: &str, key_id: &str, public_pem: &str) {
+        let key = jsonwebtoken::DecodingKey::from_ec_pem(public_pem.as_bytes()).unwrap();
+        self.state.lock().unwrap().apple = Some((team_id.to_owned(), key_id.to_owned(), key));
     }
 
     pub fn refuse_codes(&self) {
@@ -250,6 +259,23 @@ fn redeem(state: &mut State, form: &HashMap<String, String>) -> Result<Issued, &
     Ok(issued)
 }
 
+/// Apple's rule: the secret is a JWT signed by the team's key, for this client, for Apple.
+fn apple_secret_valid(
+    apple: &(String, String, jsonwebtoken::DecodingKey),
+    form: &HashMap<String, String>,
+) -> bool {
+    let (team, key_id, key) = apple;
+    let secret = form.get("client_secret").cloned().unwrap_or_default();
+    let header = jsonwebtoken::decode_header(&secret).ok();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    validation.set_audience(&["https://appleid.apple.com"]);
+    validation.set_issuer(&[team]);
+    validation.sub = Some(CLIENT_ID.to_owned());
+    header.and_then(|h| h.kid).as_deref() == Some(key_id.as_str())
+        && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && jsonwebtoken::decode::<Value>(&secret, key, &validation).is_ok()
+}
+
 fn client_authenticated(req: &HttpRequest, form: &HashMap<String, String>) -> bool {
     let basic = req
         .headers()
@@ -269,10 +295,14 @@ async fn token(
     state: web::Data<Arc<Mutex<State>>>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    if !client_authenticated(&req, &form) {
+    let mut state = state.lock().unwrap();
+    let authenticated = match &state.apple {
+        Some(apple) => apple_secret_valid(apple, &form),
+        None => client_authenticated(&req, &form),
+    };
+    if !authenticated {
         return HttpResponse::Unauthorized().json(json!({ "error": "invalid_client" }));
     }
-    let mut state = state.lock().unwrap();
     let issued = match redeem(&mut state, &form) {
         Ok(issued) => issued,
         Err(description) => return invalid_grant(description),

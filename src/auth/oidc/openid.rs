@@ -82,12 +82,9 @@ pub fn authorize_url(
     {
         authorization = authorization.add_scope(Scope::new(scope.clone()));
     }
-    // Apple posts the callback as a form when it is asked for the name or email.
-    let asks_for_name = provider
-        .settings
-        .scopes
-        .iter()
-        .any(|s| s == "name" || s == "email");
+    // Apple sends the name only in a form post (on the first sign-in), so it is asked for
+    // exactly when the name scope is.
+    let asks_for_name = provider.settings.scopes.iter().any(|s| s == "name");
     if provider.kind == Kind::Apple && asks_for_name {
         authorization = authorization.add_extra_param("response_mode", "form_post");
     }
