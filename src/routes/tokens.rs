@@ -28,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         super::resource(&["/api/auth/logout", "/api/auth/token/blacklist"])
             .route(web::post().to(logout)),
     )
-    .service(super::resource(&["/api/auth/token/verify"]).route(web::post().to(verify)));
+    .service(super::resource(&["/api/auth/token/verify"]).route(web::post().to(verify)))
+    .service(super::resource(&["/api/auth/claims"]).route(web::get().to(claims)));
 }
 
 #[derive(Deserialize)]
@@ -195,4 +196,10 @@ async fn verify(
 ) -> ApiResult<HttpResponse> {
     verifier.verify_access(&body.token)?;
     Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// The caller's access-token claims, checked offline: a bearer-protected route that needs no
+/// database (what every other service's protected route costs).
+async fn claims(caller: AuthenticatedUser) -> HttpResponse {
+    HttpResponse::Ok().json(caller.claims)
 }

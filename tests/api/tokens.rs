@@ -56,6 +56,24 @@ async fn access_tokens_follow_rfc_9068(backend: Backend) {
     assert_ne!(refresh["jti"], claims["jti"]);
 }
 
+async fn claims_are_read_from_the_token_alone(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let body = expect_status(
+        app.get_with_bearer("/api/auth/claims", &account.access)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body, claims_of(&account.access));
+    let refused = app
+        .get_with_bearer("/api/auth/claims", &account.refresh)
+        .await;
+    expect_error(refused, StatusCode::UNAUTHORIZED, "token_invalid").await;
+}
+
 async fn verify_accepts_only_valid_access_tokens(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -253,6 +271,7 @@ async fn an_expired_access_token_is_refused(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    claims_are_read_from_the_token_alone,
     access_tokens_follow_rfc_9068,
     verify_accepts_only_valid_access_tokens,
     wrong_issuer_audience_or_tampering_are_refused,

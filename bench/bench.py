@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""authd's load benchmarks. Run through bench/run, which installs wrk and builds authd in
+release mode first. Writes bench/RESULTS.md and bench/results.json.
+
+Each scenario runs for a fixed duration with a fixed number of connections, driven by wrk from
+a separate process on loopback; the server's resident memory is sampled from /proc meanwhile.
+With --compare URL (or --django DIR, which starts the Django + simplejwt reference itself) the
+same scenarios run against that service too, alternating with authd's, and each figure is also
+reported as a ratio.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "bench" / "lua"
+AUTHD = ROOT / "target" / "release" / "authd"
+PASSWORD = "violet-Tractor-42"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None, timeout=30):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read()
+            return response.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        return error.code, (json.loads(text) if text.startswith(b"{") else text)
+
+
+def wait_ready(url, timeout=60.0, interval=0.001):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(interval)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def process_tree(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def rss_kib(pid):
+    """Resident memory of a process and its children (gunicorn's workers), in KiB."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class PeakSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.running = False
+        self.join()
+        return self.peak
+
+
+def parse_duration_ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(base, script, args, connections, duration, threads=None, path="/"):
+    threads = threads or min(connections, os.cpu_count() or 2)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", str(LUA / script)]
+    command += [base + path]
+    if args:
+        command += ["--"] + [str(a) for a in args]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latency = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "p50_ms": parse_duration_ms(re.search(r"50%\s+(\S+)", output).group(1)),
+        "p99_ms": parse_duration_ms(re.search(r"99%\s+(\S+)", output).group(1)),
+        "max_ms": parse_duration_ms(latency.group(1)) if latency else None,
+        "non_2xx": int((re.search(r"Non-2xx or 3xx responses: (\d+)", output) or [0, 0])[1]),
+        "socket_errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output)),
+        "connections": connections,
+        "duration_s": duration,
+    }
+    return result
+
+
+def write_lines(directory, name, lines):
+    path = Path(directory) / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Target:
+    """A service under test: its base URL and the pid whose memory is measured."""
+
+    def __init__(self, name, base, pid=None):
+        self.name, self.base, self.pid = name, base, pid
+
+    def create_users(self, count, prefix):
+        def register(i):
+            name = f"{prefix}{i}"
+            status, body = http("POST", f"{self.base}/api/auth/register/",
+                                {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
+            if status not in (200, 201):
+                raise RuntimeError(f"{self.name}: register {name}: {status} {body}")
+            return name
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(register, range(count)))
+
+    def login(self, username):
+        status, body = http("POST", f"{self.base}/api/auth/token/", {"username": username, "password": PASSWORD})
+        if status != 200:
+            raise RuntimeError(f"{self.name}: login {username}: {status} {body}")
+        return body["access"], body["refresh"]
+
+    def pairs(self, users, count):
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(self.login, [users[i % len(users)] for i in range(count)]))
+
+
+def measure(target, scenario, work):
+    idle = rss_kib(target.pid) if target.pid else None
+    sampler = PeakSampler(target.pid) if target.pid else None
+    if sampler:
+        sampler.start()
+    result = work()
+    result.update({"target": target.name, "scenario": scenario, "rss_idle_kib": idle,
+                   "rss_peak_kib": sampler.stop() if sampler else None})
+    print(f"  {target.name:<8} {scenario:<22} {result['rps']:>10.0f} req/s  p50 {result['p50_ms']:.2f} ms  "
+          f"p99 {result['p99_ms']:.2f} ms  non-2xx {result['non_2xx']}", flush=True)
+    return result
+
+
+def scenarios(target, users, tmp, args, authd_only):
+    """The scenarios, as (name, work) pairs; the ones Django has no route for only for authd."""
+    c, d = args.connections, args.duration
+    access = [a for a, _ in target.pairs(users, 64)]
+    tokens = write_lines(tmp, f"{target.name}-access.txt", access)
+    logins = write_lines(tmp, f"{target.name}-logins.txt",
+                         [json.dumps({"username": u, "password": PASSWORD}) for u in users])
+    verify_bodies = write_lines(tmp, f"{target.name}-verify.txt", [json.dumps({"token": a}) for a in access])
+    users_file = write_lines(tmp, f"{target.name}-users.txt", users)
+
+    def refresh():
+        fresh = write_lines(tmp, f"{target.name}-refresh.txt", [r for _, r in target.pairs(users, c)])
+        return run_wrk(target.base, "refresh.lua", ["/api/auth/token/refresh/", fresh], c, d, threads=c)
+
+    stateless = [
+        ("healthz", lambda: run_wrk(target.base, None, None, c, d, path="/healthz")),
+        ("verify (POST)", lambda: run_wrk(target.base, "post.lua", ["/api/auth/token/verify", verify_bodies], c, d)),
+        ("bearer, no database", lambda: run_wrk(target.base, "bearer.lua", ["/api/auth/claims", tokens], c, d)),
+    ]
+    shared = [
+        ("me", lambda: run_wrk(target.base, "bearer.lua", ["/api/auth/user/", tokens], c, d)),
+        ("login", lambda: run_wrk(target.base, "post.lua", ["/api/auth/token/", logins], args.login_connections, d)),
+        ("refresh (rotation)", refresh),
+        ("SPA session (mixed)", lambda: run_wrk(target.base, "session.lua", [users_file, PASSWORD], c, d, threads=c)),
+    ]
+    return (stateless if authd_only else []) + shared
+
+
+def start_authd(backend, tmp, postgres_url):
+    if backend == "sqlite":
+        url = f"sqlite://{tmp}/authd-bench.db"
+    else:
+        name = f"authd_bench_{int(time.time())}"
+        subprocess.run(["psql", postgres_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+        url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "AUTHD_CONFIG_DIR": str(ROOT / "config"), "RUST_LOG": "warn",
+           "AUTHD__DATABASE__URL": url, "AUTHD__SERVER__PORT": str(port),
+           "AUTHD__JWT__PRIVATE_KEY_FILE": f"{tmp}/bench-key.pem"}
+    base = f"http://127.0.0.1:{port}"
+    # The first start applies the migrations; start-up is timed on the second.
+    first = subprocess.Popen([str(AUTHD)], env=env, cwd=tmp)
+    wait_ready(f"{base}/healthz")
+    first.send_signal(signal.SIGINT)
+    first.wait()
+    began = time.monotonic()
+    process = subprocess.Popen([str(AUTHD)], env=env, cwd=tmp)
+    wait_ready(f"{base}/readyz", interval=0.0005)
+    startup = time.monotonic() - began
+    time.sleep(0.5)
+    return process, base, startup * 1000.0
+
+
+def start_django(directory, backend, postgres_url):
+    directory = Path(directory).resolve()
+    venv = directory / ".venv"
+    if not (venv / "bin" / "gunicorn").exists():
+        print(f"installing the Django reference's requirements into {venv}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(directory / "requirements.txt")], check=True)
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    if backend == "postgres":
+        name = f"django_bench_{int(time.time())}"
+        subprocess.run(["psql", postgres_url, "-qc", f"CREATE DATABASE {name}"], check=True)
+        env["DATABASE_URL"] = postgres_url.rsplit("/", 1)[0] + "/" + name
+    else:
+        db = Path(tempfile.mkdtemp()) / "django.sqlite3"
+        env["DATABASE_URL"] = f"sqlite:///{db}"
+    process = subprocess.Popen([str(directory / "run.sh")], env=env, cwd=directory)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status, _ = (0, None)
+        try:
+            status, _ = http("GET", f"{base}/api/auth/user/", timeout=2)
+        except OSError:
+            pass
+        if status == 401:
+            return process, base
+        time.sleep(0.2)
+    raise RuntimeError("the Django reference did not start")
+
+
+def micro_benchmarks():
+    """Criterion: token signing/verification per algorithm and one argon2id hash."""
+    output = subprocess.run(["cargo", "bench", "--bench", "crypto", "--", "--noplot"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    results = {}
+    for name, value, unit in re.findall(r"^(\S+)\s+time:\s+\[\S+ \S+ ([\d.]+) (ns|µs|us|ms|s)", output, re.M):
+        results[name] = float(value) * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1000.0}[unit]
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="connections per scenario (default 32)")
+    parser.add_argument("--login-connections", type=int, default=16, help="connections for login (default 16)")
+    parser.add_argument("--users", type=int, default=64, help="users created per run (default 64)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="sqlite,postgres (default both)")
+    parser.add_argument("--postgres-url", default=os.environ.get("AUTHD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--compare", help="base URL of another service with the Django routes")
+    parser.add_argument("--compare-pid", type=int, help="its pid, to measure its memory")
+    parser.add_argument("--django", help="start the Django + simplejwt reference from this folder, per backend")
+    parser.add_argument("--skip-micro", action="store_true", help="skip the criterion micro-benchmarks")
+    parser.add_argument("--out", default=str(ROOT / "bench"))
+    args = parser.parse_args()
+
+    report = {
+        "command": "bench/run " + " ".join(sys.argv[1:]),
+        "machine": {"cores": os.cpu_count(), "kernel": platform.release(),
+                    "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                                 if l.startswith("model name")), "unknown")},
+        "versions": {
+            "authd": subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+            "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0],
+        },
+        "runs": [], "startup_ms": {}, "micro_ms": {},
+    }
+    for backend in args.backends.split(","):
+        tmp = tempfile.mkdtemp(prefix=f"authd-bench-{backend}-")
+        print(f"\n== {backend}", flush=True)
+        process, base, startup = start_authd(backend, tmp, args.postgres_url)
+        report["startup_ms"][backend] = startup
+        authd = Target("authd", base, process.pid)
+        peers = []
+        if args.compare:
+            peers.append(Target("peer", args.compare.rstrip("/"), args.compare_pid))
+        django = None
+        if args.django:
+            django, django_base = start_django(args.django, backend, args.postgres_url)
+            peers.append(Target("django", django_base, django.pid))
+        try:
+            users = {t.name: t.create_users(args.users, f"bench{backend}{int(time.time())}u") for t in [authd] + peers}
+            plans = {t.name: dict(scenarios(t, users[t.name], tmp, args, t is authd)) for t in [authd] + peers}
+            for scenario in plans["authd"]:
+                for target in [authd] + peers:
+                    if scenario in plans[target.name]:
+                        run = measure(target, scenario, plans[target.name][scenario])
+                        run["backend"] = backend
+                        report["runs"].append(run)
+        finally:
+            for p in [process] + ([django] if django else []):
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not args.skip_micro:
+        print("\n== micro-benchmarks (criterion)", flush=True)
+        report["micro_ms"] = micro_benchmarks()
+    Path(args.out, "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(args.out, "RESULTS.md").write_text(render(report))
+    print(f"\nwrote {args.out}/RESULTS.md and results.json")
+
+
+def render(report):
+    lines = ["# authd benchmark results", "",
+             f"Machine: {report['machine']['cores']} cores, {report['machine']['cpu']}, Linux {report['machine']['kernel']}.",
+             f"Versions: authd {report['versions']['authd']}, {report['versions']['rustc']}, {report['versions']['wrk']}.",
+             f"Command: `{report['command']}`", "",
+             "Generated by bench/bench.py; numbers from one run, on one machine. Compare only within a run.", ""]
+    for backend in sorted({r["backend"] for r in report["runs"]}):
+        lines += [f"## {backend}", "", f"Start-up to ready (migrations already applied): {report['startup_ms'][backend]:.1f} ms", "",
+                  "| scenario | service | req/s | p50 ms | p99 ms | max ms | non-2xx | RSS idle MiB | RSS peak MiB | conns |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        runs = [r for r in report["runs"] if r["backend"] == backend]
+        for r in runs:
+            mib = lambda k: f"{r[k] / 1024:.1f}" if r[k] else "-"
+            lines.append(f"| {r['scenario']} | {r['target']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                         f"{r['max_ms'] or 0:.1f} | {r['non_2xx']} | {mib('rss_idle_kib')} | {mib('rss_peak_kib')} | {r['connections']} |")
+        by = {(r["scenario"], r["target"]): r for r in runs}
+        ratios = []
+        for (scenario, target), peer in by.items():
+            mine = by.get((scenario, "authd"))
+            if target != "authd" and mine:
+                ratios.append(f"| {scenario} | {target} | {mine['rps'] / peer['rps']:.1f}x | "
+                              f"{peer['p99_ms'] / mine['p99_ms']:.1f}x |")
+        if ratios:
+            lines += ["", "authd against the reference (throughput ratio; p99 ratio = reference p99 / authd p99):", "",
+                      "| scenario | reference | throughput | p99 |", "|---|---|---:|---:|"] + ratios
+        floor = by.get(("healthz", "authd"))
+        for name in ("verify (POST)", "bearer, no database"):
+            if floor and (name, "authd") in by:
+                lines.append(f"\n{name}: {by[(name, 'authd')]['rps'] / floor['rps'] * 100:.0f}% of the /healthz throughput.")
+        lines.append("")
+    if report["micro_ms"]:
+        lines += ["## Micro-benchmarks (criterion, one core)", "", "| benchmark | time |", "|---|---:|"]
+        lines += [f"| {k} | {v * 1000:.1f} µs |" if v < 1 else f"| {k} | {v:.2f} ms |" for k, v in report["micro_ms"].items()]
+        argon = next((v for k, v in report["micro_ms"].items() if "argon2" in k), None)
+        if argon:
+            limit = report["machine"]["cores"] / (argon / 1000.0)
+            lines += ["", f"Hashing limit: {report['machine']['cores']} cores / {argon:.1f} ms per argon2id hash = {limit:.0f} logins/s."]
+            for r in report["runs"]:
+                if r["scenario"] == "login" and r["target"] == "authd":
+                    lines.append(f"Login on {r['backend']}: {r['rps']:.0f} req/s = {r['rps'] / limit * 100:.0f}% of the hashing limit.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+//! Micro-benchmarks: signing a token pair and verifying an access token per algorithm, and one
+//! argon2id hash at the default parameters (which bounds login throughput: cores / hash time).
+//! `cargo bench --bench crypto`; bench/run runs it and puts the figures in bench/RESULTS.md.
+
+use authd::auth::jwt::{PairIds, TokenIssuer, TokenSubject, TokenVerifier};
+use authd::auth::keys::{generate_private_key, parse_algorithm, KeyRing};
+use authd::auth::password::PasswordHasher;
+use authd::config::{Settings, Sources};
+use criterion::{criterion_group, criterion_main, Criterion};
+use secrecy::SecretString;
+
+fn settings() -> Settings {
+    Settings::from_sources(Sources {
+        profile: "local",
+        config_dir: None,
+        environment: false,
+    })
+    .expect("default settings")
+}
+
+fn tokens(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["EdDSA", "ES256", "RS256", "HS256"] {
+        let mut jwt = settings().jwt;
+        jwt.algorithm = name.into();
+        jwt.generate_key = false;
+        let key = generate_private_key(parse_algorithm(name).unwrap()).unwrap();
+        if name == "HS256" {
+            jwt.secret = key;
+        } else {
+            jwt.private_key = key;
+        }
+        let ring = KeyRing::load(&jwt, dir.path()).unwrap();
+        let verifier = TokenVerifier::from_key_ring(&ring, &jwt);
+        let issuer = TokenIssuer::new(ring.signing, &jwt);
+        let subject = TokenSubject {
+            user_id: "3f1c2b4e-8a9d-4e5f-b6a7-0c1d2e3f4a5b",
+            email: "ann@example.com",
+            is_staff: false,
+        };
+        let ids = PairIds::fresh("6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d");
+        c.bench_function(&format!("sign_pair/{name}"), |b| {
+            b.iter(|| issuer.issue(&subject, &ids).unwrap())
+        });
+        let access = issuer.issue(&subject, &ids).unwrap().access;
+        c.bench_function(&format!("verify_access/{name}"), |b| {
+            b.iter(|| verifier.verify_access(&access).unwrap())
+        });
+    }
+}
+
+fn argon2id(c: &mut Criterion) {
+    let hasher = PasswordHasher::new(&settings().password).unwrap();
+    let password = SecretString::from("violet-Tractor-42".to_owned());
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("argon2id_hash_default_params", |b| {
+        b.iter(|| hasher.hash_blocking(&password).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, argon2id);
+criterion_main!(benches);
