@@ -127,7 +127,10 @@ def run_wrk(base, script, args, connections, duration, threads=None, path="/"):
     command += [base + path]
     if args:
         command += ["--"] + [str(a) for a in args]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finished = subprocess.run(command, capture_output=True, text=True)
+    output = finished.stdout
+    if finished.returncode != 0 or "Requests/sec" not in output or "50%" not in output:
+        raise RuntimeError(f"wrk failed: {' '.join(command)}\n{output}\n{finished.stderr}")
     latency = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
     result = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
