@@ -135,8 +135,8 @@ def run_wrk(base, script, args, connections, duration, threads=None, path="/"):
     result = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-        "p50_ms": parse_duration_ms(re.search(r"50%\s+(\S+)", output).group(1)),
-        "p99_ms": parse_duration_ms(re.search(r"99%\s+(\S+)", output).group(1)),
+        "p50_ms": parse_duration_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),
+        "p99_ms": parse_duration_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),
         "max_ms": parse_duration_ms(latency.group(1)) if latency else None,
         "non_2xx": int((re.search(r"Non-2xx or 3xx responses: (\d+)", output) or [0, 0])[1]),
         "socket_errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output)),
@@ -246,8 +246,11 @@ def start_authd(backend, tmp, postgres_url):
     return process, base, startup * 1000.0
 
 
-def start_django(directory, backend, postgres_url):
-    directory = Path(directory).resolve()
+def start_django(source, backend, postgres_url):
+    # A copy in a cache folder: the reference's folder is left as it is (no venv written there).
+    directory = Path.home() / ".cache" / "authd-bench" / Path(source).resolve().name
+    if not directory.exists():
+        shutil.copytree(Path(source).resolve(), directory, ignore=shutil.ignore_patterns(".venv", "*.sqlite3"))
     venv = directory / ".venv"
     if not (venv / "bin" / "gunicorn").exists():
         print(f"installing the Django reference's requirements into {venv}", flush=True)
