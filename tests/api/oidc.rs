@@ -88,6 +88,15 @@ async fn sign_in(app: &TestApp, standin: &StandIn, provider: &str, grant: Grant)
     post_callback(app, provider, &code, &state_of(&url)).await
 }
 
+/// The round trip of linking: authorize, the person logs in, POST /link with the bearer.
+async fn link(app: &TestApp, standin: &StandIn, access: &str, grant: Grant) -> Response {
+    let url = authorize_url(app, "acme").await;
+    let code = standin.issue_code(&url, grant);
+    let body = json!({ "code": code, "state": state_of(&url) });
+    app.post_with_bearer("/api/auth/oidc/acme/link", access, &body)
+        .await
+}
+
 async fn the_providers_are_listed_for_the_buttons(backend: Backend) {
     let Some((app, _standin)) = spawn(backend, |_, _| {}).await else {
         return;
@@ -457,16 +466,14 @@ async fn a_signed_in_user_links_and_unlinks_identities(backend: Backend) {
         return;
     };
     let local = app.register(&unique_email()).await;
-    let url = authorize_url(&app, "acme").await;
-    let code = standin.issue_code(&url, Grant::new("linked-sub", "elsewhere@example.com"));
-    let link = app
-        .post_with_bearer(
-            "/api/auth/oidc/acme/link",
-            &local.access,
-            &json!({ "code": code, "state": state_of(&url) }),
-        )
-        .await;
-    let body = expect_status(link, StatusCode::OK).await;
+    let linked = link(
+        &app,
+        &standin,
+        &local.access,
+        Grant::new("linked-sub", "elsewhere@example.com"),
+    )
+    .await;
+    let body = expect_status(linked, StatusCode::OK).await;
     assert_eq!(body["identity"]["subject"], "linked-sub");
     assert_eq!(body["user"]["id"], local.id.as_str());
     // The identity now signs in to the local account.
@@ -485,15 +492,13 @@ async fn a_signed_in_user_links_and_unlinks_identities(backend: Backend) {
 
     // Someone else cannot link the same identity.
     let other = app.register(&unique_email()).await;
-    let url = authorize_url(&app, "acme").await;
-    let code = standin.issue_code(&url, Grant::new("linked-sub", "elsewhere@example.com"));
-    let stolen = app
-        .post_with_bearer(
-            "/api/auth/oidc/acme/link",
-            &other.access,
-            &json!({ "code": code, "state": state_of(&url) }),
-        )
-        .await;
+    let stolen = link(
+        &app,
+        &standin,
+        &other.access,
+        Grant::new("linked-sub", "elsewhere@example.com"),
+    )
+    .await;
     expect_error(stolen, StatusCode::CONFLICT, "identity_taken").await;
 
     // A user with a password may unlink; someone else's identity is not found.
