@@ -9,17 +9,9 @@ async fn healthz_and_readyz_answer(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let body = expect_status(
-        app.client.get(app.url("/healthz")).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let body = app.get_ok("/healthz").await;
     assert_eq!(body["status"], "ok");
-    let body = expect_status(
-        app.client.get(app.url("/readyz/")).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let body = app.get_ok("/readyz/").await;
     assert_eq!(body["database"], "ok");
 }
 

@@ -225,6 +225,17 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// GET without credentials; asserts 200 and returns the JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        expect_status(response, StatusCode::OK).await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
@@ -326,6 +337,22 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
         "no message in {body}"
     );
     assert!(body["details"].is_object(), "no details object in {body}");
+    body
+}
+
+/// Asserts a standard error body whose `details.reason` mentions `fragment`; returns the body.
+pub async fn expect_reason(
+    response: Response,
+    status: StatusCode,
+    code: &str,
+    fragment: &str,
+) -> Value {
+    let body = expect_error(response, status, code).await;
+    let reason = body["details"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(fragment),
+        "expected {fragment:?} in the reason of {body}"
+    );
     body
 }
 

@@ -37,15 +37,7 @@ async fn every_algorithm_signs_and_verifies() {
             StatusCode::OK,
         )
         .await;
-        let jwks = expect_status(
-            app.client
-                .get(app.url("/.well-known/jwks.json"))
-                .send()
-                .await
-                .unwrap(),
-            StatusCode::OK,
-        )
-        .await;
+        let jwks = app.get_ok("/.well-known/jwks.json").await;
         let keys = jwks["keys"].as_array().unwrap();
         if name == "HS256" {
             assert!(
@@ -141,15 +133,7 @@ async fn another_actix_service_verifies_tokens_through_the_jwks() {
         return;
     };
     let account = app.register(&unique_email()).await;
-    let discovery = expect_status(
-        app.client
-            .get(app.url("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let discovery = app.get_ok("/.well-known/openid-configuration").await;
     assert_eq!(discovery["issuer"], "http://localhost:8000");
     assert_eq!(
         discovery["jwks_uri"],

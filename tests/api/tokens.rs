@@ -5,8 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    claims_of, expect_error, expect_status, header_of, key_path, spawn_app, spawn_app_with,
-    unique_email, Backend, TestApp,
+    claims_of, expect_error, expect_reason, expect_status, header_of, key_path, spawn_app,
+    spawn_app_with, unique_email, Backend, TestApp,
 };
 
 async fn access_tokens_follow_rfc_9068(backend: Backend) {
@@ -17,15 +17,7 @@ async fn access_tokens_follow_rfc_9068(backend: Backend) {
     let header = header_of(&account.access);
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "EdDSA");
-    let jwks = expect_status(
-        app.client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let jwks = app.get_ok("/.well-known/jwks.json").await;
     assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
     let claims = claims_of(&account.access);
     for key in [
@@ -156,16 +148,13 @@ async fn wrong_issuer_audience_or_tampering_are_refused(backend: Backend) {
     claims["isStaff"] = json!(true);
     parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
     let tampered = parts.join(".");
-    let body = expect_error(
+    expect_reason(
         app.get_with_bearer("/api/auth/me", &tampered).await,
         StatusCode::UNAUTHORIZED,
         "token_invalid",
+        "signature",
     )
     .await;
-    assert!(body["details"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("signature"));
 }
 
 async fn algorithm_confusion_is_refused(backend: Backend) {
@@ -173,15 +162,7 @@ async fn algorithm_confusion_is_refused(backend: Backend) {
         return;
     };
     let account = app.register(&unique_email()).await;
-    let jwks = expect_status(
-        app.client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    let jwks = app.get_ok("/.well-known/jwks.json").await;
     let public_x = URL_SAFE_NO_PAD
         .decode(jwks["keys"][0]["x"].as_str().unwrap())
         .unwrap();
@@ -193,19 +174,13 @@ async fn algorithm_confusion_is_refused(backend: Backend) {
         &EncodingKey::from_secret(&public_x),
         Algorithm::HS256,
     );
-    let body = expect_error(
+    expect_reason(
         app.get_with_bearer("/api/auth/me", &hs256).await,
         StatusCode::UNAUTHORIZED,
         "token_invalid",
+        "algorithm",
     )
     .await;
-    assert!(
-        body["details"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("algorithm"),
-        "{body}"
-    );
     // alg: none, no signature at all.
     let header =
         json!({ "alg": "none", "typ": "at+jwt", "kid": header_of(&account.access)["kid"] });
@@ -225,13 +200,13 @@ async fn algorithm_confusion_is_refused(backend: Backend) {
     header.typ = Some("at+jwt".into());
     header.kid = Some("someone-elses-key".into());
     let unknown_kid = encode(&header, &claims_of(&account.access), &real_key(&app)).unwrap();
-    let body = expect_error(
+    expect_reason(
         app.get_with_bearer("/api/auth/me", &unknown_kid).await,
         StatusCode::UNAUTHORIZED,
         "token_invalid",
+        "kid",
     )
     .await;
-    assert!(body["details"]["reason"].as_str().unwrap().contains("kid"));
 }
 
 async fn an_expired_access_token_is_refused(backend: Backend) {
