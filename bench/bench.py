@@ -301,6 +301,8 @@ def main():
     parser.add_argument("--compare", help="base URL of another service with the Django routes")
     parser.add_argument("--compare-pid", type=int, help="its pid, to measure its memory")
     parser.add_argument("--django", help="start the Django + simplejwt reference from this folder, per backend")
+    parser.add_argument("--scenarios", help="only the scenarios whose names start with one of these, comma-separated "
+                        "(for example: login,refresh); RESULTS.md then holds only those")
     parser.add_argument("--skip-micro", action="store_true", help="skip the criterion micro-benchmarks")
     parser.add_argument("--out", default=str(ROOT / "bench"))
     args = parser.parse_args()
@@ -333,7 +335,8 @@ def main():
         try:
             users = {t.name: t.create_users(args.users, f"bench{backend}{int(time.time())}u") for t in [authd] + peers}
             plans = {t.name: dict(scenarios(t, users[t.name], tmp, args, t is authd)) for t in [authd] + peers}
-            for scenario in plans["authd"]:
+            wanted = args.scenarios.split(",") if args.scenarios else [""]
+            for scenario in [s for s in plans["authd"] if any(s.startswith(w) for w in wanted)]:
                 for target in [authd] + peers:
                     if scenario in plans[target.name]:
                         run = measure(target, scenario, plans[target.name][scenario])
