@@ -221,13 +221,19 @@ def scenarios(target, users, tmp, args, authd_only):
     return (stateless if authd_only else []) + shared
 
 
+def fresh_postgres_database(postgres_url, prefix):
+    """Creates a database beside the one postgres_url names; its URL keeps the query (sslmode)."""
+    base, _, query = postgres_url.partition("?")
+    name = f"{prefix}_{int(time.time())}"
+    subprocess.run(["psql", base, "-qc", f"CREATE DATABASE {name}"], check=True)
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
 def start_authd(backend, tmp, postgres_url):
     if backend == "sqlite":
         url = f"sqlite://{tmp}/authd-bench.db"
     else:
-        name = f"authd_bench_{int(time.time())}"
-        subprocess.run(["psql", postgres_url, "-qc", f"CREATE DATABASE {name}"], check=True)
-        url = postgres_url.rsplit("/", 1)[0] + "/" + name
+        url = fresh_postgres_database(postgres_url, "authd_bench")
     port = free_port()
     env = {"PATH": os.environ["PATH"], "AUTHD_CONFIG_DIR": str(ROOT / "config"), "RUST_LOG": "warn",
            "AUTHD__DATABASE__URL": url, "AUTHD__SERVER__PORT": str(port),
@@ -259,9 +265,7 @@ def start_django(source, backend, postgres_url):
     port = free_port()
     env = dict(os.environ, PORT=str(port))
     if backend == "postgres":
-        name = f"django_bench_{int(time.time())}"
-        subprocess.run(["psql", postgres_url, "-qc", f"CREATE DATABASE {name}"], check=True)
-        env["DATABASE_URL"] = postgres_url.rsplit("/", 1)[0] + "/" + name
+        env["DATABASE_URL"] = fresh_postgres_database(postgres_url, "django_bench")
     else:
         db = Path(tempfile.mkdtemp()) / "django.sqlite3"
         env["DATABASE_URL"] = f"sqlite:///{db}"
@@ -297,7 +301,9 @@ def main():
     parser.add_argument("--login-connections", type=int, default=16, help="connections for login (default 16)")
     parser.add_argument("--users", type=int, default=64, help="users created per run (default 64)")
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite,postgres (default both)")
-    parser.add_argument("--postgres-url", default=os.environ.get("AUTHD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--postgres-url", default=os.environ.get("AUTHD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+                        help="the server both services use, with the same options; TLS is off by default because "
+                             "on loopback it only adds cost (and a Debian server has it on)")
     parser.add_argument("--compare", help="base URL of another service with the Django routes")
     parser.add_argument("--compare-pid", type=int, help="its pid, to measure its memory")
     parser.add_argument("--django", help="start the Django + simplejwt reference from this folder, per backend")

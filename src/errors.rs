@@ -253,9 +253,10 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match error {
             Error::NotFound => Self::not_found(),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Self::database_unavailable()
-            }
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::database_unavailable(),
             other => Self::internal(format!("database: {other}")),
         }
     }

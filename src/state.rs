@@ -52,7 +52,11 @@ impl WithDb for web::Data<AppState> {
         let state = self.clone();
         web::block(move || {
             let mut conn = state.pool.get()?;
-            work(&mut conn, &state)
+            let result = work(&mut conn, &state);
+            if result.as_ref().is_err_and(|e| e.status.is_server_error()) {
+                conn.check_after_failure();
+            }
+            result
         })
         .await?
     }

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::Connection;
 
 use super::jwt::{IssuedPair, PairIds, RefreshClaims, TokenIssuer, TokenSubject};
 use crate::db::blacklist::{BlacklistedToken, REASON_LOGOUT, REASON_ROTATED};
@@ -38,20 +37,10 @@ pub fn start(conn: &mut DbConnection, issuer: &TokenIssuer, user: &User) -> ApiR
     Ok(pair)
 }
 
-enum Step {
-    Db(DieselError),
-    Refused(ApiError),
-}
-
-impl From<DieselError> for Step {
-    fn from(error: DieselError) -> Self {
-        Step::Db(error)
-    }
-}
-
 /// Exchanges a verified refresh token for a new pair. Claiming the old token is an insert of
 /// its jti into the blacklist: of any number of concurrent refreshes with one token exactly
-/// one insert succeeds; the others take the reuse path.
+/// one insert succeeds; the others take the reuse path. Nothing is written when the session
+/// is not live.
 pub fn rotate(
     conn: &mut DbConnection,
     issuer: &TokenIssuer,
@@ -71,27 +60,25 @@ pub fn rotate(
         replaced_at: Some(from_unix(next.issued_at)),
         replays: 0,
     };
-    // The write comes first: on SQLite a transaction that reads before it writes can fail
-    // with SQLITE_BUSY_SNAPSHOT instead of waiting for the other writer.
-    let outcome = conn.transaction(|conn| -> Result<User, Step> {
-        claim.insert(conn)?;
-        let user =
-            live_session_user(conn, &presented.sid, &presented.sub).map_err(Step::Refused)?;
-        let pair_expiry = next.issued_at + issuer.refresh_ttl_secs();
-        Session::extend(conn, &presented.sid, from_unix(pair_expiry))?;
-        Ok(user)
-    });
-    match outcome {
-        Ok(user) => issuer.issue(&subject(&user), &next),
-        Err(Step::Refused(error)) => Err(error),
-        Err(Step::Db(error)) if db::is_unique_violation(&error) => {
+    let pair_expiry = from_unix(next.issued_at + issuer.refresh_ttl_secs());
+    match claim.claim_for_live_session(conn, pair_expiry) {
+        Ok(Some(user)) => issuer.issue(&subject(&user), &next),
+        // No live session. A token that was already used still takes the reuse path, as it
+        // would have had the session been live; otherwise say why the session is not.
+        Ok(None) if BlacklistedToken::find(conn, &presented.jti)?.is_some() => {
+            replay_or_revoke(conn, issuer, policy, presented)
+        }
+        Ok(None) => Err(live_session_user(conn, &presented.sid, &presented.sub)
+            .err()
+            .unwrap_or_else(ApiError::token_revoked)),
+        Err(error) if db::is_unique_violation(&error) => {
             replay_or_revoke(conn, issuer, policy, presented)
         }
         // The session row is gone (flushed after it expired).
-        Err(Step::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _))) => {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
             Err(ApiError::token_revoked())
         }
-        Err(Step::Db(error)) => Err(error.into()),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod blacklist;
 pub mod identities;
 pub mod oidc_states;
+mod rotation;
 pub mod schema;
 pub mod sessions;
 pub mod users;
@@ -28,6 +29,39 @@ pub enum DbConnection {
 
 pub type DbPool = r2d2::Pool<DbConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+/// What the pool holds: a connection, and whether a failed request found it dead. The pool
+/// does not ping a connection before handing it out: that was one more round trip for every
+/// request, and cost a third of the PostgreSQL throughput of `me` and refresh (bench/README.md).
+/// Instead a request that failed with a server error checks its connection
+/// (`check_after_failure`), and a dead one is dropped when it goes back, so after the database
+/// restarts each pooled connection fails at most one request.
+pub struct PoolEntry {
+    conn: DbConnection,
+    dead: bool,
+}
+
+impl PoolEntry {
+    pub fn check_after_failure(&mut self) {
+        self.dead = self.conn.batch_execute("SELECT 1").is_err();
+        if self.dead {
+            log::warn!("database connection lost; it leaves the pool");
+        }
+    }
+}
+
+impl std::ops::Deref for PoolEntry {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolEntry {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
 
 /// The database a URL points at. The scheme decides: `MultiConnection::establish` would try
 /// each backend in turn, and SQLite accepts any string as a file name.
@@ -104,20 +138,27 @@ pub struct DbConnectionManager {
 }
 
 impl ManageConnection for DbConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PoolEntry;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        self.target.connect().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PoolEntry, r2d2::Error> {
+        let conn = self
+            .target
+            .connect()
+            .map_err(r2d2::Error::ConnectionError)?;
+        Ok(PoolEntry { conn, dead: false })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, entry: &mut PoolEntry) -> Result<(), r2d2::Error> {
+        entry
+            .conn
+            .batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// Dead, or left inside a transaction (diesel's own check).
+    fn has_broken(&self, entry: &mut PoolEntry) -> bool {
+        entry.dead || diesel::r2d2::R2D2Connection::is_broken(&mut entry.conn)
     }
 }
 
@@ -157,6 +198,8 @@ pub fn connect_pool(
     r2d2::Pool::builder()
         .max_size(max_connections.max(1))
         .min_idle(Some(1))
+        // See `PoolEntry`.
+        .test_on_check_out(false)
         .connection_timeout(connect_timeout)
         .build(DbConnectionManager {
             target: target.clone(),

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::users;
 use super::DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,

@@ -40,3 +40,53 @@ async fn readyz_fails_when_the_database_is_gone() {
     let live = app.client.get(app.url("/healthz")).send().await.unwrap();
     expect_status(live, StatusCode::OK).await;
 }
+
+/// The pool hands out connections without pinging them first, so a connection the database
+/// closed fails one request (503 in the standard body) and then leaves the pool: requests
+/// recover without a restart.
+#[tokio::test]
+async fn the_pool_drops_connections_the_database_closed() {
+    let pool_size = 3;
+    let Some(app) = spawn_app_with(Backend::Postgres, |s| {
+        s.database.max_connections = pool_size
+    })
+    .await
+    else {
+        return;
+    };
+    let account = app.register(&crate::helpers::unique_email()).await;
+    let me = || app.get_with_bearer("/api/auth/me", &account.access);
+    // Open every connection of the pool, then have the server end them all.
+    futures::future::join_all((0..8).map(|_| me())).await;
+    let name = app.db.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
+    let ended: Vec<bool> = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )))
+    .load(&mut admin)
+    .unwrap();
+    assert!(!ended.is_empty(), "the app had no connection to end");
+
+    let mut failures = 0;
+    for _ in 0..pool_size + 2 {
+        let response = me().await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        expect_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+        )
+        .await;
+        failures += 1;
+    }
+    assert!(
+        failures <= pool_size as usize,
+        "{failures} requests failed after the connections were closed"
+    );
+    // From now on every request is served.
+    for _ in 0..2 * pool_size {
+        expect_status(me().await, StatusCode::OK).await;
+    }
+}

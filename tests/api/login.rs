@@ -97,6 +97,9 @@ async fn a_deactivated_user_can_neither_log_in_nor_refresh(backend: Backend) {
         "invalid_credentials",
     )
     .await;
+    // The refused refresh wrote nothing: once reactivated, the same token still rotates.
+    User::set_active(&mut app.db_conn(), &account.id, true).unwrap();
+    expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
 }
 
 async fn old_hashes_are_upgraded_at_the_next_login(backend: Backend) {
