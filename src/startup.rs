@@ -123,6 +123,8 @@ fn run(
     let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
     hasher.warm_up();
     let state = web::Data::new(AppState {
+        db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
+        db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
         pool,
         jwks: keys.jwks(),
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),

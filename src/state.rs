@@ -13,6 +13,12 @@ use crate::errors::ApiResult;
 
 pub struct AppState {
     pub pool: DbPool,
+    /// One permit per pooled connection. Requests queue for a connection here, in a fair
+    /// async queue, rather than as blocking threads parked inside r2d2, whose wake-ups are
+    /// neither ordered nor cheap.
+    pub db_slots: tokio::sync::Semaphore,
+    /// How long a request waits for a connection before 503 `database_unavailable`.
+    pub db_wait: std::time::Duration,
     pub issuer: TokenIssuer,
     pub hasher: PasswordHasher,
     pub reuse: ReusePolicy,
@@ -49,6 +55,10 @@ impl WithDb for web::Data<AppState> {
         &self,
         work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
+        let _slot = tokio::time::timeout(self.db_wait, self.db_slots.acquire())
+            .await
+            .map_err(|_| crate::errors::ApiError::database_unavailable())?
+            .map_err(crate::errors::ApiError::internal)?;
         let state = self.clone();
         web::block(move || {
             let mut conn = state.pool.get()?;
