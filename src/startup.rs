@@ -62,7 +62,7 @@ impl Application {
                 source,
             })?
             .port();
-        let server = run(listener, pool, keys, &settings)?;
+        let server = run(listener, pool, &target, keys, &settings)?;
         log::info!(
             "authd listening on {}:{port} ({} database, {} profile)",
             settings.server.host,
@@ -107,6 +107,7 @@ pub fn migrate(pool: &DbPool) -> Result<Vec<String>, StartupError> {
 fn run(
     listener: TcpListener,
     pool: DbPool,
+    target: &DbTarget,
     keys: KeyRing,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
@@ -125,6 +126,7 @@ fn run(
     let state = web::Data::new(AppState {
         db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
         db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
+        write_turn: matches!(target, DbTarget::Sqlite(_)).then(|| tokio::sync::Semaphore::new(1)),
         pool,
         jwks: keys.jwks(),
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),

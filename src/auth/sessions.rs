@@ -37,6 +37,19 @@ pub fn start(conn: &mut DbConnection, issuer: &TokenIssuer, user: &User) -> ApiR
     Ok(pair)
 }
 
+/// A pair whose rows are written, still to be signed: signing happens after the database
+/// work, so the connection (and on SQLite the writer's turn) is not held while it runs.
+pub struct PairToSign {
+    user: User,
+    ids: PairIds,
+}
+
+impl PairToSign {
+    pub fn sign(&self, issuer: &TokenIssuer) -> ApiResult<IssuedPair> {
+        issuer.issue(&subject(&self.user), &self.ids)
+    }
+}
+
 /// Exchanges a verified refresh token for a new pair. Claiming the old token is an insert of
 /// its jti into the blacklist: of any number of concurrent refreshes with one token exactly
 /// one insert succeeds; the others take the reuse path. Nothing is written when the session
@@ -46,7 +59,7 @@ pub fn rotate(
     issuer: &TokenIssuer,
     policy: ReusePolicy,
     presented: &RefreshClaims,
-) -> ApiResult<IssuedPair> {
+) -> ApiResult<PairToSign> {
     let next = PairIds::fresh(&presented.sid);
     let claim = BlacklistedToken {
         jti: presented.jti.clone(),
@@ -62,18 +75,16 @@ pub fn rotate(
     };
     let pair_expiry = from_unix(next.issued_at + issuer.refresh_ttl_secs());
     match claim.claim_for_live_session(conn, pair_expiry) {
-        Ok(Some(user)) => issuer.issue(&subject(&user), &next),
+        Ok(Some(user)) => Ok(PairToSign { user, ids: next }),
         // No live session. A token that was already used still takes the reuse path, as it
         // would have had the session been live; otherwise say why the session is not.
         Ok(None) if BlacklistedToken::find(conn, &presented.jti)?.is_some() => {
-            replay_or_revoke(conn, issuer, policy, presented)
+            replay_or_revoke(conn, policy, presented)
         }
         Ok(None) => Err(live_session_user(conn, &presented.sid, &presented.sub)
             .err()
             .unwrap_or_else(ApiError::token_revoked)),
-        Err(error) if db::is_unique_violation(&error) => {
-            replay_or_revoke(conn, issuer, policy, presented)
-        }
+        Err(error) if db::is_unique_violation(&error) => replay_or_revoke(conn, policy, presented),
         // The session row is gone (flushed after it expired).
         Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
             Err(ApiError::token_revoked())
@@ -87,10 +98,9 @@ pub fn rotate(
 /// whole session because the token has probably been stolen.
 fn replay_or_revoke(
     conn: &mut DbConnection,
-    issuer: &TokenIssuer,
     policy: ReusePolicy,
     presented: &RefreshClaims,
-) -> ApiResult<IssuedPair> {
+) -> ApiResult<PairToSign> {
     let Some(used) = BlacklistedToken::find(conn, &presented.jti)? else {
         return Err(ApiError::token_revoked());
     };
@@ -113,7 +123,10 @@ fn replay_or_revoke(
                     access_jti,
                     issued_at: issued_at.and_utc().timestamp(),
                 };
-                return issuer.issue(&subject(&user), &same_pair);
+                return Ok(PairToSign {
+                    user,
+                    ids: same_pair,
+                });
             }
         }
     }

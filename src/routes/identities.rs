@@ -34,7 +34,7 @@ async fn unlink(
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     state
-        .db(move |conn, state| {
+        .db_write(move |conn, state| {
             let user = current_user(conn, &caller)?;
             let identities = Identity::list_of_user(conn, &user.id)?;
             if !identities.iter().any(|identity| identity.id == id) {

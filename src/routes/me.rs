@@ -87,7 +87,7 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let changes = validate(body)?;
     let user = state
-        .db(move |conn, _| {
+        .db_write(move |conn, _| {
             let user = current_user(conn, &caller)?;
             if let Some(Some(key)) = &changes.username_key {
                 if User::find_by_username_key(conn, key)?.is_some_and(|other| other.id != user.id) {

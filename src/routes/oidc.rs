@@ -82,7 +82,7 @@ async fn authorize(
         expires_at: now
             + Duration::seconds(i64::try_from(state.oidc.state_ttl_secs).unwrap_or(600)),
     };
-    state.db(move |conn, _| Ok(row.insert(conn)?)).await?;
+    state.db_write(move |conn, _| Ok(row.insert(conn)?)).await?;
     let wants_json = req
         .headers()
         .get(header::ACCEPT)
@@ -136,7 +136,7 @@ async fn verified_identity(
     let key = body.state;
     let (first_name, last_name) = apple_name(body.user.as_ref());
     let stored = state
-        .db(move |conn, _| Ok(OidcState::consume(conn, &key)?))
+        .db_write(move |conn, _| Ok(OidcState::consume(conn, &key)?))
         .await?
         .filter(|s| s.provider == provider.id && s.expires_at > db::now())
         .ok_or_else(ApiError::invalid_state)?;
@@ -163,7 +163,7 @@ async fn callback(
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (user, pair, is_new) = state
-        .db(move |conn, state| {
+        .db_write(move |conn, state| {
             // User, identity and session are written together or not at all; a concurrent
             // first sign-in of the same identity loses on the unique index and gets 409.
             conn.transaction(|conn| {
@@ -277,7 +277,7 @@ async fn link(
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (linked, user) = state
-        .db(move |conn, _| {
+        .db_write(move |conn, _| {
             let user = super::me::current_user(conn, &caller)?;
             if let Some(known) = Identity::find(conn, &provider_id, &identity.subject)? {
                 return if known.user_id == user.id {

@@ -58,7 +58,7 @@ async fn change_password(
     }
     let hash = state.hasher.hash(new_password.into_secret()).await?;
     state
-        .db(move |conn, _| {
+        .db_write(move |conn, _| {
             User::set_password_hash(conn, &user.id, &hash)?;
             sessions::end_all(
                 conn,

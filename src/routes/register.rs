@@ -110,7 +110,7 @@ async fn register(
     }
     user.password_hash = Some(state.hasher.hash(password.into_secret()).await?);
     let (user, pair) = state
-        .db(move |conn, state| {
+        .db_write(move |conn, state| {
             user.insert(conn).map_err(|error| {
                 if is_unique_violation(&error) {
                     let taken = User::find_taken(conn, Some(&user.email_key), None)

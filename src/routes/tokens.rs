@@ -101,7 +101,7 @@ async fn login(
         return Err(ApiError::user_inactive());
     }
     let (user, pair) = state
-        .db(move |conn, state| {
+        .db_write(move |conn, state| {
             if let Some(hash) = &verified.upgraded_hash {
                 User::set_password_hash(conn, &user.id, hash)?;
                 log::info!("upgraded the password hash of user {}", user.id);
@@ -125,8 +125,9 @@ async fn refresh(
 ) -> ApiResult<HttpResponse> {
     let claims = verifier.verify_refresh(&body.refresh, true)?;
     let pair = state
-        .db(move |conn, state| sessions::rotate(conn, &state.issuer, state.reuse, &claims))
-        .await?;
+        .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.reuse, &claims))
+        .await?
+        .sign(&state.issuer)?;
     Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, None)))
 }
 
@@ -171,7 +172,7 @@ async fn logout(
         }
     }
     state
-        .db(move |conn, _| {
+        .db_write(move |conn, _| {
             if let Some(presented) = &presented {
                 sessions::end(conn, presented)?;
             }
