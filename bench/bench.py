@@ -182,7 +182,28 @@ class Target:
             return list(pool.map(self.login, [users[i % len(users)] for i in range(count)]))
 
 
+def cpu_busy_fraction(interval=0.5):
+    """How busy the machine's CPUs were over `interval`, from /proc/stat."""
+    def sample():
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields) - idle, sum(fields)
+    busy0, total0 = sample()
+    time.sleep(interval)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def wait_quiet(limit=0.15, timeout=60):
+    """Waits until the machine is nearly idle. A service that was overloaded (Django's login)
+    goes on working through its backlog after wrk stops, and would slow the next scenario."""
+    deadline = time.monotonic() + timeout
+    while cpu_busy_fraction() > limit and time.monotonic() < deadline:
+        pass
+
+
 def measure(target, scenario, work):
+    wait_quiet()
     idle = rss_kib(target.pid) if target.pid else None
     sampler = PeakSampler(target.pid) if target.pid else None
     if sampler:
