@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::dev::Service;
 use actix_web::http::header;
-use actix_web::middleware::{ErrorHandlers, Logger, NormalizePath, TrailingSlash};
+use actix_web::middleware::{Condition, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
@@ -143,6 +144,8 @@ fn run(
         },
     });
     let cors_settings = settings.cors.clone();
+    let access_log_enabled =
+        log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -150,15 +153,20 @@ fn run(
             .app_data(routes::json::json_config())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap_fn(|mut req, routes| {
+                routes::normalize::normalize_path(&mut req);
+                routes.call(req)
+            })
             .wrap(cors(&cors_settings))
             .wrap(ErrorHandlers::new().default_handler(crate::errors::standardise_error_body))
             // The path without the query string: nothing secret travels in authd's URLs, but
-            // the log should not depend on that staying true.
-            .wrap(
+            // the log should not depend on that staying true. Left out when its lines would be
+            // filtered anyway, since it formats each request's line before the filter is asked.
+            .wrap(Condition::new(
+                access_log_enabled,
                 Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
                     .custom_request_replace("method", |req| req.method().to_string()),
-            )
+            ))
     })
     .shutdown_timeout(5);
     if settings.server.workers > 0 {

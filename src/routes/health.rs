@@ -6,8 +6,8 @@ use crate::errors::ApiResult;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/healthz"]).route(web::get().to(healthz)))
-        .service(super::resource(&["/readyz"]).route(web::get().to(readyz)));
+    cfg.service(super::resource("/healthz").route(web::get().to(healthz)))
+        .service(super::resource("/readyz").route(web::get().to(readyz)));
 }
 
 /// Liveness: the process answers. Touches nothing else.

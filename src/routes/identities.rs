@@ -10,8 +10,8 @@ use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/api/auth/identities"]).route(web::get().to(list)))
-        .service(super::resource(&["/api/auth/identities/{id}"]).route(web::delete().to(unlink)));
+    cfg.service(super::resource("/api/auth/identities").route(web::get().to(list)))
+        .service(super::resource("/api/auth/identities/{id}").route(web::delete().to(unlink)));
 }
 
 async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {

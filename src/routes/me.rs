@@ -13,11 +13,10 @@ use crate::errors::ApiResult;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        super::resource(&["/api/auth/me", "/api/auth/user", "/api/auth/profile"])
-            .route(web::get().to(show))
-            .route(web::patch().to(update)),
-    );
+    let paths = ["/api/auth/me", "/api/auth/user", "/api/auth/profile"];
+    super::aliases(cfg, &paths, |r| {
+        r.route(web::get().to(show)).route(web::patch().to(update))
+    });
 }
 
 /// The caller's user, read together with their session: a logged-out or reused session, or

@@ -21,16 +21,14 @@ use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/api/auth/oidc/providers"]).route(web::get().to(providers)))
+    cfg.service(super::resource("/api/auth/oidc/providers").route(web::get().to(providers)))
         .service(
-            super::resource(&["/api/auth/oidc/{provider}/authorize"])
-                .route(web::get().to(authorize)),
+            super::resource("/api/auth/oidc/{provider}/authorize").route(web::get().to(authorize)),
         )
         .service(
-            super::resource(&["/api/auth/oidc/{provider}/callback"])
-                .route(web::post().to(callback)),
+            super::resource("/api/auth/oidc/{provider}/callback").route(web::post().to(callback)),
         )
-        .service(super::resource(&["/api/auth/oidc/{provider}/link"]).route(web::post().to(link)));
+        .service(super::resource("/api/auth/oidc/{provider}/link").route(web::post().to(link)));
 }
 
 #[derive(Serialize)]

@@ -13,7 +13,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/api/auth/password"]).route(web::post().to(change_password)));
+    cfg.service(super::resource("/api/auth/password").route(web::post().to(change_password)));
 }
 
 #[derive(Deserialize)]

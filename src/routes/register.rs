@@ -11,7 +11,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/api/auth/register"]).route(web::post().to(register)));
+    cfg.service(super::resource("/api/auth/register").route(web::post().to(register)));
 }
 
 #[derive(Deserialize)]

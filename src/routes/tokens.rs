@@ -17,19 +17,21 @@ use crate::errors::{ApiError, ApiResult};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        super::resource(&["/api/auth/login", "/api/auth/token"]).route(web::post().to(login)),
-    )
-    .service(
-        super::resource(&["/api/auth/refresh", "/api/auth/token/refresh"])
-            .route(web::post().to(refresh)),
-    )
-    .service(
-        super::resource(&["/api/auth/logout", "/api/auth/token/blacklist"])
-            .route(web::post().to(logout)),
-    )
-    .service(super::resource(&["/api/auth/token/verify"]).route(web::post().to(verify)))
-    .service(super::resource(&["/api/auth/claims"]).route(web::get().to(claims)));
+    super::aliases(cfg, &["/api/auth/login", "/api/auth/token"], |r| {
+        r.route(web::post().to(login))
+    });
+    super::aliases(
+        cfg,
+        &["/api/auth/refresh", "/api/auth/token/refresh"],
+        |r| r.route(web::post().to(refresh)),
+    );
+    super::aliases(
+        cfg,
+        &["/api/auth/logout", "/api/auth/token/blacklist"],
+        |r| r.route(web::post().to(logout)),
+    );
+    cfg.service(super::resource("/api/auth/token/verify").route(web::post().to(verify)))
+        .service(super::resource("/api/auth/claims").route(web::get().to(claims)));
 }
 
 #[derive(Deserialize)]

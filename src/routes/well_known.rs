@@ -5,9 +5,9 @@ use crate::config::JwtSettings;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(&["/.well-known/jwks.json"]).route(web::get().to(jwks)))
+    cfg.service(super::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
         .service(
-            super::resource(&["/.well-known/openid-configuration"])
+            super::resource("/.well-known/openid-configuration")
                 .route(web::get().to(openid_configuration)),
         );
 }

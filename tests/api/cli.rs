@@ -150,7 +150,9 @@ async fn migrate_and_create_user_from_the_command_line(backend: Backend) {
 
 async fn flush_expired_deletes_what_has_expired(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| {
-        s.jwt.refresh_ttl_secs = 1;
+        // Long enough that the first flush comes before anything expires even on a loaded
+        // machine (registration hashes a password); 1 s made this test flaky.
+        s.jwt.refresh_ttl_secs = 4;
         s.jwt.leeway_secs = 0;
     })
     .await
@@ -163,7 +165,7 @@ async fn flush_expired_deletes_what_has_expired(backend: Backend) {
     let nothing_yet = run(&mut authd(&["flush-expired"], &app.db, &[]), None);
     assert!(text(&nothing_yet.stdout)
         .contains("deleted 0 expired blacklist row(s) and 0 expired session(s)"));
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let _ = live;
     let flushed = run(&mut authd(&["flush-expired"], &app.db, &[]), None);
     assert!(flushed.status.success(), "{}", text(&flushed.stderr));

@@ -13,6 +13,8 @@ async fn me_answers_at_every_alias(backend: Backend) {
         "/api/auth/me/",
         "/api/auth/user/",
         "/api/auth/profile",
+        "//api//auth/user//",
+        "/api/auth/me/?fields=all",
     ] {
         let body = expect_status(
             app.get_with_bearer(path, &account.access).await,
