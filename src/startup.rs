@@ -128,6 +128,7 @@ fn run(
         db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
         db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
         write_turn: matches!(target, DbTarget::Sqlite(_)).then(|| tokio::sync::Semaphore::new(1)),
+        inline_reads: matches!(target, DbTarget::Sqlite(_)),
         pool,
         jwks: keys.jwks(),
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),

@@ -8,7 +8,7 @@ use crate::auth::oidc::Providers;
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::ReusePolicy;
 use crate::config::OidcSettings;
-use crate::db::{DbConnection, DbPool};
+use crate::db::{DbConnection, DbPool, PooledConnection};
 use crate::errors::ApiResult;
 
 pub struct AppState {
@@ -24,6 +24,13 @@ pub struct AppState {
     /// queueing writers here instead took the p99 of refresh under load from about 110 ms to
     /// about 25 ms (bench/README.md). PostgreSQL: none, its writers only wait for the rows they share.
     pub write_turn: Option<tokio::sync::Semaphore>,
+    /// SQLite: reads run on the async worker itself. A read is a few tens of microseconds in
+    /// this process, less than handing it to a blocking thread and back (two context switches);
+    /// on SQLite `me` that hand-off cost a quarter of the throughput (bench/README.md). In WAL
+    /// mode a read never waits for the writer, and its connection refuses writes
+    /// (`PoolEntry::set_read_only`), so it cannot end up waiting for the write lock.
+    /// PostgreSQL: off, a read there is a network round trip.
+    pub inline_reads: bool,
     pub issuer: TokenIssuer,
     pub hasher: PasswordHasher,
     pub reuse: ReusePolicy,
@@ -46,9 +53,10 @@ impl AppState {
     }
 }
 
-/// `state.db(|conn, state| ...)`: blocking database work on actix's blocking pool, with a
-/// pooled connection and the state, so handlers never block an async worker. Work that
-/// writes uses `db_write`, which also waits for the writer's turn on SQLite.
+/// `state.db(|conn, state| ...)`: database work that only reads, with a pooled connection and
+/// the state. Work that writes uses `db_write`, which also waits for the writer's turn on
+/// SQLite; on SQLite a write through `db` fails (see `AppState::inline_reads`). Work runs on
+/// actix's blocking pool, except SQLite reads, which are short enough to run in place.
 pub trait WithDb {
     fn db<T: Send + 'static>(
         &self,
@@ -81,7 +89,8 @@ impl WithDb for web::Data<AppState> {
             Some(turn) => Some(permit(turn, self.db_wait).await?),
             None => None,
         };
-        self.db(work).await
+        let _slot = permit(&self.db_slots, self.db_wait).await?;
+        on_blocking_pool(self.clone(), false, work).await
     }
 
     async fn db<T: Send + 'static>(
@@ -89,15 +98,35 @@ impl WithDb for web::Data<AppState> {
         work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let _slot = permit(&self.db_slots, self.db_wait).await?;
-        let state = self.clone();
-        web::block(move || {
-            let mut conn = state.pool.get()?;
-            let result = work(&mut conn, &state);
-            if result.as_ref().is_err_and(|e| e.status.is_server_error()) {
-                conn.check_after_failure();
+        if self.inline_reads {
+            // A permit means a connection is free, unless the pool is still opening it; then
+            // the blocking pool waits for it.
+            if let Some(conn) = self.pool.try_get() {
+                return with_connection(conn, true, self, work);
             }
-            result
-        })
-        .await?
+        }
+        on_blocking_pool(self.clone(), self.inline_reads, work).await
     }
+}
+
+async fn on_blocking_pool<T: Send + 'static>(
+    state: web::Data<AppState>,
+    read_only: bool,
+    work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    web::block(move || with_connection(state.pool.get()?, read_only, &state, work)).await?
+}
+
+fn with_connection<T>(
+    mut conn: PooledConnection,
+    read_only: bool,
+    state: &AppState,
+    work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T>,
+) -> ApiResult<T> {
+    conn.set_read_only(read_only)?;
+    let result = work(&mut conn, state);
+    if result.as_ref().is_err_and(|e| e.status.is_server_error()) {
+        conn.check_after_failure();
+    }
+    result
 }

@@ -39,9 +39,30 @@ pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
 pub struct PoolEntry {
     conn: DbConnection,
     dead: bool,
+    read_only: bool,
 }
 
 impl PoolEntry {
+    /// SQLite: makes the connection refuse writes (`PRAGMA query_only`), or accept them again.
+    /// Reads run on the async workers (`AppState::db`), where a write waiting for SQLite's
+    /// lock would stall every request of that worker; a connection handed out for reading
+    /// refuses a write at once instead, so a handler that writes through `db` rather than
+    /// `db_write` fails its tests. The pragma is sent only when the mode changes.
+    /// PostgreSQL: nothing to do, its reads never run on an async worker.
+    pub fn set_read_only(&mut self, read_only: bool) -> diesel::QueryResult<()> {
+        if self.read_only != read_only {
+            if let DbConnection::Sqlite(conn) = &mut self.conn {
+                conn.batch_execute(if read_only {
+                    "PRAGMA query_only = ON"
+                } else {
+                    "PRAGMA query_only = OFF"
+                })?;
+            }
+            self.read_only = read_only;
+        }
+        Ok(())
+    }
+
     pub fn check_after_failure(&mut self) {
         self.dead = self.conn.batch_execute("SELECT 1").is_err();
         if self.dead {
@@ -146,7 +167,11 @@ impl ManageConnection for DbConnectionManager {
             .target
             .connect()
             .map_err(r2d2::Error::ConnectionError)?;
-        Ok(PoolEntry { conn, dead: false })
+        Ok(PoolEntry {
+            conn,
+            dead: false,
+            read_only: false,
+        })
     }
 
     fn is_valid(&self, entry: &mut PoolEntry) -> Result<(), r2d2::Error> {

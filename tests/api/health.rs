@@ -1,3 +1,4 @@
+use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::StatusCode;
 
@@ -89,4 +90,34 @@ async fn the_pool_drops_connections_the_database_closed() {
     for _ in 0..2 * pool_size {
         expect_status(me().await, StatusCode::OK).await;
     }
+}
+
+/// On SQLite a connection handed out for reading refuses writes, so a handler that writes
+/// through `db` instead of `db_write` fails at once rather than stalling an async worker on
+/// SQLite's write lock; the same connection writes again once handed out for writing.
+#[tokio::test]
+async fn sqlite_connections_handed_out_for_reading_refuse_writes() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    app.register(&crate::helpers::unique_email()).await;
+    let target = authd::db::DbTarget::parse(&app.db.url).unwrap();
+    let pool = authd::db::connect_pool(&target, 1, std::time::Duration::from_secs(5)).unwrap();
+    let mut conn = pool.get().unwrap();
+    let count = |conn: &mut authd::db::DbConnection| -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COUNT(*) FROM users)",
+        ))
+        .get_result(conn)
+        .unwrap()
+    };
+
+    conn.set_read_only(true).unwrap();
+    let refused = conn.batch_execute("DELETE FROM users").unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    assert_eq!(count(&mut conn), 1, "reading still works");
+
+    conn.set_read_only(false).unwrap();
+    conn.batch_execute("DELETE FROM users").unwrap();
+    assert_eq!(count(&mut conn), 0);
 }
