@@ -200,7 +200,10 @@ pub fn write_private_file(path: &Path, contents: &str) -> Result<(), KeyError> {
     file.write_all(contents.as_bytes()).map_err(write_error)
 }
 
-fn encoding_key_from_pem(algorithm: Algorithm, pem: &str) -> Result<EncodingKey, String> {
+pub(crate) fn encoding_key_from_pem(
+    algorithm: Algorithm,
+    pem: &str,
+) -> Result<EncodingKey, String> {
     match algorithm {
         Algorithm::EdDSA => Ok(EncodingKey::from_ed_der(&ed25519_v1_der(pem)?)),
         Algorithm::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| e.to_string()),
