@@ -202,15 +202,32 @@ def wait_quiet(limit=0.15, timeout=60):
         pass
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of a process and its children (gunicorn's workers)."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure(target, scenario, work):
     wait_quiet()
     idle = rss_kib(target.pid) if target.pid else None
     sampler = PeakSampler(target.pid) if target.pid else None
     if sampler:
         sampler.start()
+    cpu_before = cpu_seconds(target.pid) if target.pid else None
     result = work()
+    # The server's own CPU per request: unlike req/s, it does not depend on how much of the
+    # shared cores wrk and the database took meanwhile.
+    cpu_us = ((cpu_seconds(target.pid) - cpu_before) * 1e6 / max(1, result["requests"])
+              if target.pid else None)
     result.update({"target": target.name, "scenario": scenario, "rss_idle_kib": idle,
-                   "rss_peak_kib": sampler.stop() if sampler else None})
+                   "rss_peak_kib": sampler.stop() if sampler else None, "cpu_us_per_request": cpu_us})
     print(f"  {target.name:<8} {scenario:<22} {result['rps']:>10.0f} req/s  p50 {result['p50_ms']:.2f} ms  "
           f"p99 {result['p99_ms']:.2f} ms  non-2xx {result['non_2xx']}", flush=True)
     return result
@@ -231,7 +248,8 @@ def scenarios(target, users, tmp, args, authd_only):
         return run_wrk(target.base, "refresh.lua", ["/api/auth/token/refresh/", fresh], c, d, threads=c)
 
     stateless = [
-        ("healthz", lambda: run_wrk(target.base, None, None, c, d, path="/healthz")),
+        # Through a Lua request() like the scenarios it is the floor of: wrk shares the cores.
+        ("healthz", lambda: run_wrk(target.base, "get.lua", ["/healthz"], c, d)),
         ("verify (POST)", lambda: run_wrk(target.base, "post.lua", ["/api/auth/token/verify", verify_bodies], c, d)),
         ("bearer, no database", lambda: run_wrk(target.base, "bearer.lua", ["/api/auth/claims", tokens], c, d)),
     ]
@@ -401,13 +419,14 @@ def render(report):
             lines += [f"Resident memory at idle after start-up, before the users are created: {start_rss['rss'] / 1024:.1f} MiB "
                       f"({start_rss['anon'] / 1024:.1f} MiB of it anonymous, the rest pages of the binary and libraries).", ""]
         lines += [
-                  "| scenario | service | req/s | p50 ms | p99 ms | max ms | non-2xx | RSS idle MiB | RSS peak MiB | conns |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| scenario | service | req/s | p50 ms | p99 ms | max ms | non-2xx | server CPU µs/req | RSS idle MiB | RSS peak MiB | conns |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         runs = [r for r in report["runs"] if r["backend"] == backend]
         for r in runs:
             mib = lambda k: f"{r[k] / 1024:.1f}" if r[k] else "-"
+            cpu = lambda r: f"{r['cpu_us_per_request']:.0f}" if r.get("cpu_us_per_request") else "-"
             lines.append(f"| {r['scenario']} | {r['target']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                         f"{r['max_ms'] or 0:.1f} | {r['non_2xx']} | {mib('rss_idle_kib')} | {mib('rss_peak_kib')} | {r['connections']} |")
+                         f"{r['max_ms'] or 0:.1f} | {r['non_2xx']} | {cpu(r)} | {mib('rss_idle_kib')} | {mib('rss_peak_kib')} | {r['connections']} |")
         by = {(r["scenario"], r["target"]): r for r in runs}
         ratios = []
         for (scenario, target), peer in by.items():
@@ -421,7 +440,10 @@ def render(report):
         floor = by.get(("healthz", "authd"))
         for name in ("verify (POST)", "bearer, no database"):
             if floor and (name, "authd") in by:
-                lines.append(f"\n{name}: {by[(name, 'authd')]['rps'] / floor['rps'] * 100:.0f}% of the /healthz throughput.")
+                mine = by[(name, "authd")]
+                cost = (f"; authd's CPU per request is {mine['cpu_us_per_request'] / floor['cpu_us_per_request']:.2f}x "
+                        f"that of /healthz" if mine.get("cpu_us_per_request") and floor.get("cpu_us_per_request") else "")
+                lines.append(f"\n{name}: {mine['rps'] / floor['rps'] * 100:.0f}% of the /healthz throughput{cost}.")
         lines.append("")
     if report["micro_ms"]:
         lines += ["## Micro-benchmarks (criterion, one core)", "", "| benchmark | time |", "|---|---:|"]

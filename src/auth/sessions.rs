@@ -6,7 +6,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::jwt::{IssuedPair, PairIds, RefreshClaims, TokenIssuer, TokenSubject};
 use crate::db::blacklist::{BlacklistedToken, REASON_LOGOUT, REASON_ROTATED};
-use crate::db::sessions::{RevokeReason, Session};
+use crate::db::sessions::{Liveness, RevokeReason, Session};
 use crate::db::users::User;
 use crate::db::{self, DbConnection};
 use crate::errors::{ApiError, ApiResult};
@@ -147,15 +147,13 @@ pub fn live_session_user(
     session_id: &str,
     user_id: &str,
 ) -> ApiResult<User> {
-    match Session::find_with_user(conn, session_id)? {
-        Some((session, user)) if session.revoked_at.is_none() && user.id == user_id => {
-            if user.is_active {
-                Ok(user)
-            } else {
-                Err(ApiError::user_inactive())
-            }
-        }
-        _ => Err(ApiError::token_revoked()),
+    let Some((session, user)) = Session::find_with_user(conn, session_id)? else {
+        return Err(ApiError::token_revoked());
+    };
+    match session.liveness(&user, user_id) {
+        Liveness::Live => Ok(user),
+        Liveness::UserInactive => Err(ApiError::user_inactive()),
+        Liveness::Ended => Err(ApiError::token_revoked()),
     }
 }
 

@@ -11,7 +11,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Integer, Nullable, Text, Timestamp, Untyped};
 
 use super::blacklist::BlacklistedToken;
-use super::sessions::Session;
+use super::sessions::{Liveness, Session};
 use super::users::User;
 use super::DbConnection;
 
@@ -47,7 +47,9 @@ impl BlacklistedToken {
             // fail with SQLITE_BUSY_SNAPSHOT instead of waiting for the other writer.
             self.insert(conn)?;
             match Session::find_with_user(conn, &self.session_id)? {
-                Some((session, user)) if is_live(&session, &user, &self.user_id) => {
+                Some((session, user))
+                    if session.liveness(&user, &self.user_id) == Liveness::Live =>
+                {
                     Session::extend(conn, &self.session_id, session_expires_at)?;
                     Ok(user)
                 }
@@ -60,11 +62,6 @@ impl BlacklistedToken {
             Err(error) => Err(error),
         }
     }
-}
-
-/// The condition the PostgreSQL statement's `live` step writes in SQL.
-fn is_live(session: &Session, user: &User, user_id: &str) -> bool {
-    session.revoked_at.is_none() && user.id == user_id && user.is_active
 }
 
 /// `claim_for_live_session` as one PostgreSQL statement. Data-modifying steps of a WITH run
@@ -94,6 +91,7 @@ impl RunQueryDsl<PgConnection> for ClaimStatement<'_> {}
 impl QueryFragment<Pg> for ClaimStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let token = self.token;
+        // `live` is `Session::liveness(..) == Liveness::Live` in SQL; keep the two the same.
         out.push_sql(
             "WITH live AS (SELECT sessions.id FROM sessions \
              JOIN users ON users.id = sessions.user_id \

@@ -38,7 +38,28 @@ impl RevokeReason {
     }
 }
 
+/// Whether a session's tokens may still be used, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Live,
+    /// Logged out, revoked, or not the token's user.
+    Ended,
+    UserInactive,
+}
+
 impl Session {
+    /// The one liveness rule behind `me`, refresh and the password change. The PostgreSQL
+    /// rotation statement (`rotation.rs`, its `live` step) writes the same rule in SQL.
+    pub fn liveness(&self, user: &User, user_id: &str) -> Liveness {
+        if self.revoked_at.is_some() || user.id != user_id {
+            Liveness::Ended
+        } else if !user.is_active {
+            Liveness::UserInactive
+        } else {
+            Liveness::Live
+        }
+    }
+
     pub fn start(user_id: &str, expires_at: NaiveDateTime) -> Self {
         Session {
             id: uuid::Uuid::new_v4().to_string(),
