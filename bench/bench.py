@@ -214,20 +214,40 @@ def cpu_seconds(pid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measure(target, scenario, work):
+def postgres_cpu_seconds():
+    """CPU time of every PostgreSQL server process: during a scenario only the service under
+    test uses the server, so the difference is what its queries cost the database."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if stat.split("(", 1)[1].split(")", 1)[0] == "postgres":
+                    fields = stat.rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(target, scenario, work, backend):
     wait_quiet()
     idle = rss_kib(target.pid) if target.pid else None
     sampler = PeakSampler(target.pid) if target.pid else None
     if sampler:
         sampler.start()
     cpu_before = cpu_seconds(target.pid) if target.pid else None
+    db_before = postgres_cpu_seconds() if backend == "postgres" else None
     result = work()
+    db_us = ((postgres_cpu_seconds() - db_before) * 1e6 / max(1, result["requests"])
+             if db_before is not None else None)
     # The server's own CPU per request: unlike req/s, it does not depend on how much of the
     # shared cores wrk and the database took meanwhile.
     cpu_us = ((cpu_seconds(target.pid) - cpu_before) * 1e6 / max(1, result["requests"])
               if target.pid else None)
     result.update({"target": target.name, "scenario": scenario, "rss_idle_kib": idle,
-                   "rss_peak_kib": sampler.stop() if sampler else None, "cpu_us_per_request": cpu_us})
+                   "rss_peak_kib": sampler.stop() if sampler else None, "cpu_us_per_request": cpu_us,
+                   "db_cpu_us_per_request": db_us})
     print(f"  {target.name:<8} {scenario:<22} {result['rps']:>10.0f} req/s  p50 {result['p50_ms']:.2f} ms  "
           f"p99 {result['p99_ms']:.2f} ms  non-2xx {result['non_2xx']}", flush=True)
     return result
@@ -352,7 +372,13 @@ def main():
                         "(for example: login,refresh); RESULTS.md then holds only those")
     parser.add_argument("--skip-micro", action="store_true", help="skip the criterion micro-benchmarks")
     parser.add_argument("--out", default=str(ROOT / "bench"))
+    parser.add_argument("--render-only", action="store_true",
+                        help="only write RESULTS.md again from results.json (after editing bench/README.md)")
     args = parser.parse_args()
+    if args.render_only:
+        report = json.loads(Path(args.out, "results.json").read_text())
+        Path(args.out, "RESULTS.md").write_text(render(report))
+        return
 
     report = {
         "command": "bench/run " + " ".join(sys.argv[1:]),
@@ -387,7 +413,7 @@ def main():
             for scenario in [s for s in plans["authd"] if any(s.startswith(w) for w in wanted)]:
                 for target in [authd] + peers:
                     if scenario in plans[target.name]:
-                        run = measure(target, scenario, plans[target.name][scenario])
+                        run = measure(target, scenario, plans[target.name][scenario], backend)
                         run["backend"] = backend
                         report["runs"].append(run)
         finally:
@@ -419,14 +445,14 @@ def render(report):
             lines += [f"Resident memory at idle after start-up, before the users are created: {start_rss['rss'] / 1024:.1f} MiB "
                       f"({start_rss['anon'] / 1024:.1f} MiB of it anonymous, the rest pages of the binary and libraries).", ""]
         lines += [
-                  "| scenario | service | req/s | p50 ms | p99 ms | max ms | non-2xx | server CPU µs/req | RSS idle MiB | RSS peak MiB | conns |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| scenario | service | req/s | p50 ms | p99 ms | max ms | non-2xx | server CPU µs/req | PostgreSQL CPU µs/req | RSS idle MiB | RSS peak MiB | conns |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         runs = [r for r in report["runs"] if r["backend"] == backend]
         for r in runs:
             mib = lambda k: f"{r[k] / 1024:.1f}" if r[k] else "-"
-            cpu = lambda r: f"{r['cpu_us_per_request']:.0f}" if r.get("cpu_us_per_request") else "-"
+            cpu = lambda r, k: f"{r[k]:.0f}" if r.get(k) else "-"
             lines.append(f"| {r['scenario']} | {r['target']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                         f"{r['max_ms'] or 0:.1f} | {r['non_2xx']} | {cpu(r)} | {mib('rss_idle_kib')} | {mib('rss_peak_kib')} | {r['connections']} |")
+                         f"{r['max_ms'] or 0:.1f} | {r['non_2xx']} | {cpu(r, 'cpu_us_per_request')} | {cpu(r, 'db_cpu_us_per_request')} | {mib('rss_idle_kib')} | {mib('rss_peak_kib')} | {r['connections']} |")
         by = {(r["scenario"], r["target"]): r for r in runs}
         ratios = []
         for (scenario, target), peer in by.items():
@@ -456,6 +482,12 @@ def render(report):
                 if r["scenario"] == "login" and r["target"] == "authd":
                     lines.append(f"Login on {r['backend']}: {r['rps']:.0f} req/s = {r['rps'] / limit * 100:.0f}% of the hashing limit.")
         lines.append("")
+    analysis = ROOT / "bench" / "README.md"
+    if analysis.exists():
+        # The hand-written part: the targets, and what bounds the misses. It describes the
+        # committed run; after a new run, bring it up to date and re-render (--render-only).
+        text = analysis.read_text().split("\n", 1)[1].lstrip("\n")
+        lines += ["## Against the targets (bench/README.md)", "", text.replace("\n## ", "\n### ")]
     return "\n".join(lines)
 
 
