@@ -67,16 +67,24 @@ def wait_ready(url, timeout=60.0, interval=0.001):
     raise RuntimeError(f"{url} never became ready")
 
 
-def process_tree(pid):
-    children = {}
+def processes():
+    """(pid, command name, the fields after the name) of every process, from /proc/PID/stat.
+    In those fields, [1] is the parent, [11] and [12] the user and system CPU ticks, [13] and
+    [14] those of the children already reaped."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text()
-                parent = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
+            except OSError:
+                continue  # it exited meanwhile
+            head, _, rest = stat.rpartition(")")
+            yield int(entry), head.split("(", 1)[1], rest.split()
+
+
+def process_tree(pid):
+    children = {}
+    for child, _, fields in processes():
+        children.setdefault(int(fields[1]), []).append(child)
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -204,33 +212,18 @@ def wait_quiet(limit=0.15, timeout=60):
 
 def cpu_seconds(pid):
     """User and system CPU time of a process and its children (gunicorn's workers)."""
-    ticks = 0
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except (OSError, ValueError, IndexError):
-            pass
+    tree = set(process_tree(pid))
+    ticks = sum(int(f[11]) + int(f[12]) for member, _, f in processes() if member in tree)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds():
     """CPU time of the PostgreSQL server: during a scenario only the service under test uses
     it, so the difference is what its queries cost the database. Every postgres process counts,
-    and the postmaster's reaped children too (a backend that exits, when Django's worker
-    closes its connection, takes its CPU time to its parent)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                if stat.split("(", 1)[1].split(")", 1)[0] == "postgres":
-                    fields = stat.rsplit(")", 1)[1].split()
-                    # utime, stime, and cutime, cstime (children reaped so far).
-                    total += sum(int(f) for f in fields[11:15])
-            except (OSError, ValueError, IndexError):
-                pass
-    return total / os.sysconf("SC_CLK_TCK")
+    and the children each has reaped (a backend that exits, when Django's worker closes its
+    connection, leaves its CPU time to the postmaster)."""
+    ticks = sum(sum(int(x) for x in f[11:15]) for _, name, f in processes() if name == "postgres")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Prepared:

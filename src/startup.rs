@@ -5,8 +5,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::Server;
-use actix_web::dev::Service;
+use actix_web::dev::{Server, Service};
 use actix_web::http::header;
 use actix_web::middleware::{Condition, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpServer};
@@ -124,11 +123,12 @@ fn run(
     };
     let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
     hasher.warm_up();
+    let sqlite = matches!(target, DbTarget::Sqlite(_));
     let state = web::Data::new(AppState {
         db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
         db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
-        write_turn: matches!(target, DbTarget::Sqlite(_)).then(|| tokio::sync::Semaphore::new(1)),
-        inline_reads: matches!(target, DbTarget::Sqlite(_)),
+        write_turn: sqlite.then(|| tokio::sync::Semaphore::new(1)),
+        inline_reads: sqlite,
         pool,
         jwks: keys.jwks(),
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),

@@ -99,12 +99,14 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     pub fn new(key: SigningKey, jwt: &JwtSettings) -> Self {
-        let ed25519 = (key.algorithm == Algorithm::EdDSA)
-            .then(|| {
+        // Should the parse fail, signing falls back to `jsonwebtoken::encode`, which reports it.
+        let ed25519 = match key.algorithm {
+            Algorithm::EdDSA => {
                 use ed25519_dalek::pkcs8::DecodePrivateKey;
                 ed25519_dalek::SigningKey::from_pkcs8_der(key.encoding.as_bytes()).ok()
-            })
-            .flatten();
+            }
+            _ => None,
+        };
         Self {
             key,
             ed25519,
