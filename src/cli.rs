@@ -1,4 +1,5 @@
-//! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `keys generate`.
+//! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `healthcheck`,
+//! `keys generate`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -49,6 +50,13 @@ enum Command {
     },
     /// Delete blacklist rows and sessions whose tokens have expired.
     FlushExpired,
+    /// Ask a running authd whether it is ready: exit 0 when it answers 2xx, 1 otherwise.
+    /// For container health checks (the image has no curl).
+    Healthcheck {
+        /// The URL to ask. Default: http://127.0.0.1:PORT/readyz, PORT from the configuration.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -67,6 +75,10 @@ enum KeysCommand {
         /// without it the private key goes to standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// With --out: keep an existing FILE and exit 0 instead of refusing. Safe when several
+        /// processes race to create the same key; one key wins and all of them keep it.
+        #[arg(long, requires = "out")]
+        if_missing: bool,
     },
 }
 
@@ -103,9 +115,15 @@ pub fn run() -> ExitCode {
             password_stdin,
         } => create_user(&email, username.as_deref(), staff, password_stdin),
         Command::FlushExpired => flush_expired(),
+        Command::Healthcheck { url } => healthcheck(url),
         Command::Keys {
-            command: KeysCommand::Generate { algorithm, out },
-        } => generate_key(&algorithm, out),
+            command:
+                KeysCommand::Generate {
+                    algorithm,
+                    out,
+                    if_missing,
+                },
+        } => generate_key(&algorithm, out, if_missing),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,14 +268,35 @@ fn flush_expired() -> CliResult {
     Ok(())
 }
 
-fn generate_key(algorithm: &str, out: Option<PathBuf>) -> CliResult {
+fn healthcheck(url: Option<String>) -> CliResult {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let settings = Settings::load_unchecked().map_err(|e| e.to_string())?;
+            crate::healthcheck::default_url(&settings.server)
+        }
+    };
+    let summary = actix_web::rt::System::new().block_on(crate::healthcheck::probe(&url))?;
+    println!("{summary}");
+    Ok(())
+}
+
+fn generate_key(algorithm: &str, out: Option<PathBuf>, if_missing: bool) -> CliResult {
     let algorithm = parse_algorithm(algorithm).map_err(|e| e.to_string())?;
     let private = keys::generate_private_key(algorithm).map_err(|e| e.to_string())?;
     let Some(path) = out else {
         print!("{}", private.expose_secret());
         return Ok(());
     };
-    keys::write_private_file(&path, private.expose_secret()).map_err(|e| e.to_string())?;
+    match keys::write_private_file(&path, private.expose_secret()) {
+        Err(keys::KeyError::Write { source, .. })
+            if if_missing && source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            println!("kept the existing key at {}", path.display());
+            return Ok(());
+        }
+        written => written.map_err(|e| e.to_string())?,
+    }
     if algorithm == jsonwebtoken::Algorithm::HS256 {
         println!(
             "wrote an HS256 secret to {}; set jwt.secret to its contents",

@@ -107,6 +107,7 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub workers: usize,
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +194,14 @@ impl Settings {
     /// The settings a deployed authd runs with: profile from `AUTHD_ENV`, files from
     /// `AUTHD_CONFIG_DIR` (default `config`), `.env`, then the environment.
     pub fn load() -> Result<Self, SettingsError> {
+        let settings = Self::load_unchecked()?;
+        settings.check_safety()?;
+        Ok(settings)
+    }
+
+    /// The same layers without the safety checks, for commands that only need to find the
+    /// server (`authd healthcheck`), not run one.
+    pub fn load_unchecked() -> Result<Self, SettingsError> {
         // A missing .env is the normal case; a malformed one should not be silently ignored.
         if let Err(error) = dotenvy::dotenv() {
             if !error.not_found() {
@@ -202,13 +211,11 @@ impl Settings {
         let profile = std::env::var("AUTHD_ENV").unwrap_or_else(|_| default_profile());
         let dir =
             PathBuf::from(std::env::var("AUTHD_CONFIG_DIR").unwrap_or_else(|_| "config".into()));
-        let settings = Self::from_sources(Sources {
+        Self::from_sources(Sources {
             profile: &profile,
             config_dir: Some(&dir),
             environment: true,
-        })?;
-        settings.check_safety()?;
-        Ok(settings)
+        })
     }
 
     pub fn from_sources(sources: Sources<'_>) -> Result<Self, SettingsError> {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod healthcheck;
 pub mod routes;
 pub mod startup;
 pub mod state;

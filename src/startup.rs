@@ -169,7 +169,9 @@ fn run(
                     .custom_request_replace("method", |req| req.method().to_string()),
             ))
     })
-    .shutdown_timeout(5);
+    // SIGTERM (docker stop, Kubernetes) and SIGINT stop accepting and drain what is in
+    // flight for up to this long; actix-server installs the signal handlers.
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }

@@ -181,23 +181,37 @@ fn private_key_pem(
     }
 }
 
-/// Writes a secret file readable by its owner only, refusing to replace an existing one.
+/// Writes a secret file readable by its owner only, refusing to replace an existing one
+/// (`ErrorKind::AlreadyExists`). The file appears whole or not at all: it is written under a
+/// temporary name and then hard-linked into place, so a replica starting beside
+/// `keys generate --if-missing` never reads half a key, and of two racing writers one wins.
 pub fn write_private_file(path: &Path, contents: &str) -> Result<(), KeyError> {
     use std::os::unix::fs::OpenOptionsExt;
     let write_error = |source| KeyError::Write {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
-    let mut file = std::fs::OpenOptions::new()
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = dir.unwrap_or(Path::new(".")).join(format!(
+        ".{file_name}.{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(write_error)?;
-    file.write_all(contents.as_bytes()).map_err(write_error)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(contents.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    written.map_err(write_error)
 }
 
 pub(crate) fn encoding_key_from_pem(

@@ -235,14 +235,36 @@ pub fn connect_pool(
         })
 }
 
+/// The PostgreSQL advisory lock that makes migrations run one process at a time.
+const MIGRATION_LOCK: i64 = 0x6175_7468_645f_6d69; // "authd_mi"
+
 /// Applies the pending migrations of the connection's own backend; returns their names.
+///
+/// On PostgreSQL, replicas that start together would otherwise all see the same migrations
+/// pending and race to apply them (diesel takes no lock): the losers fail on "relation
+/// already exists" and crash-loop. A session advisory lock makes them queue; each one after
+/// the first finds nothing left to do.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbSetupError> {
-    let applied = match conn {
-        DbConnection::Postgres(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
-        DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+    fn names(
+        applied: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>,
+    ) -> Result<Vec<String>, DbSetupError> {
+        applied
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| DbSetupError::Migrate(e.to_string()))
     }
-    .map_err(|e| DbSetupError::Migrate(e.to_string()))?;
-    Ok(applied.iter().map(ToString::to_string).collect())
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let lock = |pg: &mut PgConnection, function: &str| {
+                pg.batch_execute(&format!("SELECT {function}({MIGRATION_LOCK})"))
+                    .map_err(|e| DbSetupError::Migrate(e.to_string()))
+            };
+            lock(pg, "pg_advisory_lock")?;
+            let applied = names(pg.run_pending_migrations(POSTGRES_MIGRATIONS));
+            lock(pg, "pg_advisory_unlock")?;
+            applied
+        }
+        DbConnection::Sqlite(sqlite) => names(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
+    }
 }
 
 /// Now, as stored: naive UTC with microsecond precision (what both backends keep).

@@ -1,10 +1,8 @@
 //! The `authd` binary itself: its commands, its configuration from the environment, and
 //! what it writes to its log.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -13,52 +11,7 @@ use crate::helpers::{
     claims_of, expect_status, pair_of, spawn_app_with, start, test_settings, Backend, TestDatabase,
     PASSWORD,
 };
-
-/// The binary with a clean environment: the repository's config folder, no stray
-/// AUTHD__/DATABASE_URL/PORT from the caller, cheap argon2, and the given variables.
-fn authd(args: &[&str], db: &TestDatabase, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    command.args(args).current_dir(db.dir.path());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD") || key == "DATABASE_URL" || key == "PORT" || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env(
-            "AUTHD_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env("AUTHD__DATABASE__URL", &db.url)
-        .env("AUTHD__PASSWORD__MEMORY_KIB", "1024")
-        .env("AUTHD__PASSWORD__ITERATIONS", "1");
-    for (key, value) in vars {
-        command.env(key, value);
-    }
-    command
-}
-
-fn run(command: &mut Command, stdin: Option<&str>) -> Output {
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("authd runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::process::{authd, run, text, RunningServer};
 
 #[test]
 fn every_command_has_help() {
@@ -69,6 +22,7 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["create-user", "--help"],
         vec!["flush-expired", "--help"],
+        vec!["healthcheck", "--help"],
         vec!["keys", "generate", "--help"],
     ] {
         let output = run(&mut authd(&args, &db, &[]), None);
@@ -239,59 +193,6 @@ fn the_production_profile_refuses_unsafe_settings() {
         "{}",
         text(&output.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct RunningServer {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl RunningServer {
-    fn start(db: &TestDatabase, vars: &[(&str, &str)]) -> Self {
-        let port = free_port().to_string();
-        let log = db.dir.path().join("authd.log");
-        let mut command = authd(&[], db, vars);
-        command
-            .env("PORT", &port)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = command.spawn().unwrap();
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "authd did not start: {}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for RunningServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

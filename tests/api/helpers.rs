@@ -1,7 +1,7 @@
 //! `spawn_app()`: a real authd on a free port with a fresh database, per test.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use authd::config::{Settings, Sources};
 use authd::startup::Application;
@@ -136,8 +136,8 @@ pub struct TestApp {
     pub settings: Settings,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
-    // Dropped after the server has stopped.
-    pub db: TestDatabase,
+    // Dropped after the server has stopped; shared by the replicas of one database.
+    pub db: Arc<TestDatabase>,
 }
 
 impl TestApp {
@@ -180,6 +180,11 @@ pub async fn spawn_app_with(
 }
 
 pub fn start(settings: Settings, db: TestDatabase) -> TestApp {
+    start_on(settings, Arc::new(db))
+}
+
+/// Another server on a database that other servers may use too (replicas).
+pub fn start_on(settings: Settings, db: Arc<TestDatabase>) -> TestApp {
     let (address, handle, thread) = run_server(&settings);
     TestApp {
         address,

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod container;
 mod cors;
 mod errors;
 mod health;
@@ -16,7 +17,9 @@ mod me;
 mod migrations;
 mod oidc;
 mod password;
+mod process;
 mod refresh;
 mod register;
+mod replicas;
 mod standin;
 mod tokens;

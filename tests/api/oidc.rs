@@ -13,7 +13,7 @@ use crate::helpers::{
 };
 use crate::standin::{Grant, SigningKey, StandIn, CLIENT_ID, CLIENT_SECRET};
 
-const REDIRECT_URI: &str = "http://localhost:5173/auth/callback";
+pub const REDIRECT_URI: &str = "http://localhost:5173/auth/callback";
 
 pub fn provider(kind: &str, issuer: &str, display_name: &str) -> ProviderSettings {
     ProviderSettings {
@@ -52,7 +52,7 @@ async fn spawn(
     Some((app, standin))
 }
 
-async fn authorize_url(app: &TestApp, provider: &str) -> String {
+pub async fn authorize_url(app: &TestApp, provider: &str) -> String {
     let url = app.url(&format!("/api/auth/oidc/{provider}/authorize"));
     let response = app
         .client
@@ -68,13 +68,13 @@ async fn authorize_url(app: &TestApp, provider: &str) -> String {
         .to_owned()
 }
 
-fn state_of(url: &str) -> String {
+pub fn state_of(url: &str) -> String {
     let url = openidconnect::url::Url::parse(url).unwrap();
     let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
     params["state"].clone()
 }
 
-async fn post_callback(app: &TestApp, provider: &str, code: &str, state: &str) -> Response {
+pub async fn post_callback(app: &TestApp, provider: &str, code: &str, state: &str) -> Response {
     app.post(
         &format!("/api/auth/oidc/{provider}/callback"),
         &json!({ "code": code, "state": state }),
