@@ -242,28 +242,28 @@ const MIGRATION_LOCK: i64 = 0x6175_7468_645f_6d69; // "authd_mi"
 ///
 /// On PostgreSQL, replicas that start together would otherwise all see the same migrations
 /// pending and race to apply them (diesel takes no lock): the losers fail on "relation
-/// already exists" and crash-loop. A session advisory lock makes them queue; each one after
-/// the first finds nothing left to do.
+/// already exists" and crash-loop. All pending migrations run in one transaction that first
+/// takes a transaction-level advisory lock, so the replicas queue and each one after the first
+/// finds nothing left to do. A transaction-level lock is released by the commit or rollback
+/// whatever happens, also through PgBouncer in transaction mode, where a session lock could
+/// stay behind on a server connection. (Every migration must therefore be able to run in a
+/// transaction: no `CREATE INDEX CONCURRENTLY`.)
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbSetupError> {
-    fn names(
-        applied: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>,
-    ) -> Result<Vec<String>, DbSetupError> {
-        applied
-            .map(|versions| versions.iter().map(ToString::to_string).collect())
-            .map_err(|e| DbSetupError::Migrate(e.to_string()))
+    fn names(versions: &[diesel::migration::MigrationVersion<'_>]) -> Vec<String> {
+        versions.iter().map(ToString::to_string).collect()
     }
+    let failed = |e: &dyn std::fmt::Display| DbSetupError::Migrate(e.to_string());
     match conn {
-        DbConnection::Postgres(pg) => {
-            let lock = |pg: &mut PgConnection, function: &str| {
-                pg.batch_execute(&format!("SELECT {function}({MIGRATION_LOCK})"))
-                    .map_err(|e| DbSetupError::Migrate(e.to_string()))
-            };
-            lock(pg, "pg_advisory_lock")?;
-            let applied = names(pg.run_pending_migrations(POSTGRES_MIGRATIONS));
-            lock(pg, "pg_advisory_unlock")?;
-            applied
-        }
-        DbConnection::Sqlite(sqlite) => names(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
+        DbConnection::Postgres(pg) => pg
+            .transaction(|pg| {
+                pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))?;
+                Ok(names(&pg.run_pending_migrations(POSTGRES_MIGRATIONS)?))
+            })
+            .map_err(|e: Box<dyn std::error::Error + Send + Sync>| failed(&e)),
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|versions| names(&versions))
+            .map_err(|e| failed(&e)),
     }
 }
 
