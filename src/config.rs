@@ -205,7 +205,10 @@ impl Settings {
         // A missing .env is the normal case; a malformed one should not be silently ignored.
         if let Err(error) = dotenvy::dotenv() {
             if !error.not_found() {
-                log::warn!("ignoring .env: {error}");
+                log::warn!(
+                    "ignoring the rest of .env: {}",
+                    describe_dotenv_error(&error)
+                );
             }
         }
         let profile = std::env::var("AUTHD_ENV").unwrap_or_else(|_| default_profile());
@@ -260,8 +263,11 @@ impl Settings {
         Ok(builder.build()?.try_deserialize()?)
     }
 
+    /// Every profile but the developer's `local` one is held to the production rules: a
+    /// deployment named `staging` or `prod` must not run with a wildcard origin or a
+    /// generated key just because its profile is not spelled `production`.
     pub fn is_production(&self) -> bool {
-        self.profile == "production"
+        self.profile != "local"
     }
 
     /// Refuses settings that are unsafe anywhere, and in production those that are unsafe there.
@@ -351,6 +357,19 @@ impl Settings {
                 problems,
             })
         }
+    }
+}
+
+/// dotenvy's parse error quotes the whole line, which may be a secret (`PASSWORD x`).
+fn describe_dotenv_error(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::LineParse(line, position) => format!(
+            "a line of {} characters cannot be parsed at character {position} \
+             (not shown: it may hold a secret)",
+            line.chars().count()
+        ),
+        dotenvy::Error::EnvVar(_) => "a value is not valid Unicode".to_owned(),
+        other => other.to_string(),
     }
 }
 

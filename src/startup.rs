@@ -44,6 +44,9 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Here as well as in `Settings::load`, so settings built in code (tests, embedders)
+        // cannot bypass them.
+        settings.check_safety()?;
         let target = DbTarget::parse(settings.database.url.expose_secret())
             .map_err(StartupError::Invalid)?;
         let pool = open_database(&settings, &target)?;

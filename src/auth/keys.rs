@@ -115,7 +115,19 @@ impl KeyRing {
             public_jwk: public_jwk.map(|jwk| published(jwk, &kid, algorithm)),
         }];
         for extra in &jwt.verification_keys {
-            verifying.push(load_verifying_key(extra)?);
+            let key = load_verifying_key(extra)?;
+            // Verification picks the key by kid; a second key under the same kid would shadow
+            // the first, and every token of the shadowed key would fail (e.g. a rotation that
+            // kept a fixed jwt.kid for the new key).
+            if verifying.iter().any(|known| known.kid == key.kid) {
+                return Err(KeyError::Invalid {
+                    kid: key.kid,
+                    reason: "more than one key has this kid; every key needs its own \
+                             (set jwt.kid, or leave it empty for the key's thumbprint)"
+                        .into(),
+                });
+            }
+            verifying.push(key);
         }
         Ok(KeyRing {
             signing: SigningKey {

@@ -193,6 +193,52 @@ fn the_production_profile_refuses_unsafe_settings() {
         "{}",
         text(&output.stderr)
     );
+    // Any profile but `local` is held to the same rules.
+    let staging = [
+        ("AUTHD_ENV", "staging"),
+        ("AUTHD__CORS__ALLOWED_ORIGINS", "*"),
+    ];
+    let output = run(&mut authd(&["serve"], &db, &staging), None);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    for problem in ["staging profile", "wildcard", "https", "no signing key"] {
+        assert!(
+            stderr.contains(problem),
+            "{problem:?} not explained in: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_env_file_line_is_reported_without_its_content() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let secret = "hunter2-Secret-Value-9";
+    std::fs::write(
+        db.dir.path().join(".env"),
+        format!("RUST_LOG=warn\nAUTHD__JWT__SECRET {secret}\n"),
+    )
+    .unwrap();
+    let output = run(&mut authd(&["migrate"], &db, &[]), None);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("ignoring the rest of .env"), "{stderr}");
+    assert!(
+        !stderr.contains(secret),
+        "the secret reached the log: {stderr}"
+    );
+}
+
+/// Settings built in code, not loaded, are checked as well.
+#[test]
+fn application_build_refuses_unsafe_settings() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let mut settings = test_settings(&db);
+    settings.profile = "production".into();
+    settings.jwt.generate_key = false;
+    settings.cors.allowed_origins = vec!["*".into()];
+    let error = authd::startup::Application::build(settings)
+        .err()
+        .expect("unsafe settings are refused");
+    assert!(error.to_string().contains("wildcard"), "{error}");
 }
 
 #[tokio::test]

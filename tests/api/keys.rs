@@ -127,6 +127,34 @@ async fn an_old_key_keeps_verifying_after_rotation() {
     expect_status(verify, StatusCode::OK).await;
 }
 
+/// The README's rotation recipe with a fixed `jwt.kid` kept for the new key: two keys under
+/// one kid. Refused at start, instead of every new token failing verification.
+#[tokio::test]
+async fn two_keys_with_the_same_kid_are_refused_at_start() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let mut settings = test_settings(&db);
+    let old_private = generate_private_key(parse_algorithm("EdDSA").unwrap()).unwrap();
+    settings.jwt.kid = "2026".into();
+    settings.jwt.verification_keys = vec![VerificationKeySettings {
+        kid: "2026".into(),
+        algorithm: "EdDSA".into(),
+        public_key_file: String::new(),
+        public_key: public_key_pem(
+            parse_algorithm("EdDSA").unwrap(),
+            old_private.expose_secret(),
+        )
+        .unwrap(),
+        secret: SecretString::from(String::new()),
+    }];
+    let error = authd::startup::Application::build(settings.clone())
+        .err()
+        .expect("a repeated kid is refused");
+    assert!(error.to_string().contains("\"2026\""), "{error}");
+    assert!(error.to_string().contains("more than one key"), "{error}");
+    settings.jwt.verification_keys[0].kid = "2025".into();
+    assert!(authd::startup::Application::build(settings).is_ok());
+}
+
 #[tokio::test]
 async fn another_actix_service_verifies_tokens_through_the_jwks() {
     let Some(app) = spawn_app(Backend::Sqlite).await else {
