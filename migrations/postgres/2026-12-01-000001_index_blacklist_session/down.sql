@@ -1,0 +1,1 @@
+DROP INDEX blacklisted_tokens_session_id_idx;
