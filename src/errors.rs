@@ -153,14 +153,16 @@ impl ApiError {
             "token_expired",
             "The token has expired.",
         )
+        .with_reason("the token's exp is past, beyond the allowed clock skew")
     }
 
-    pub fn token_revoked() -> Self {
+    pub fn token_revoked(reason: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "token_revoked",
             "The token has been revoked; sign in again.",
         )
+        .with_reason(reason)
     }
 
     pub fn token_reused() -> Self {
@@ -168,6 +170,10 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "token_reused",
             "This refresh token was already used; the session has been ended. Sign in again.",
+        )
+        .with_reason(
+            "the refresh token had already been exchanged for a new pair, so it may have been \
+             stolen; its session is now ended",
         )
     }
 

@@ -11,6 +11,11 @@ use crate::db::users::User;
 use crate::db::{self, DbConnection};
 use crate::errors::{ApiError, ApiResult};
 
+/// The `details.reason` of a `token_revoked` whose session no longer exists (it expired and
+/// was flushed) or was ended.
+const SESSION_GONE: &str = "the session no longer exists";
+const SESSION_ENDED: &str = "the session was ended";
+
 /// How a second use of a rotated refresh token is treated.
 #[derive(Debug, Clone, Copy)]
 pub struct ReusePolicy {
@@ -83,11 +88,11 @@ pub fn rotate(
         }
         Ok(None) => Err(live_session_user(conn, &presented.sid, &presented.sub)
             .err()
-            .unwrap_or_else(ApiError::token_revoked)),
+            .unwrap_or_else(|| ApiError::token_revoked(SESSION_ENDED))),
         Err(error) if db::is_unique_violation(&error) => replay_or_revoke(conn, policy, presented),
         // The session row is gone (flushed after it expired).
         Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
-            Err(ApiError::token_revoked())
+            Err(ApiError::token_revoked(SESSION_GONE))
         }
         Err(error) => Err(error.into()),
     }
@@ -102,10 +107,10 @@ fn replay_or_revoke(
     presented: &RefreshClaims,
 ) -> ApiResult<PairToSign> {
     let Some(used) = BlacklistedToken::find(conn, &presented.jti)? else {
-        return Err(ApiError::token_revoked());
+        return Err(ApiError::token_revoked(SESSION_GONE));
     };
     if used.reason != REASON_ROTATED {
-        return Err(ApiError::token_revoked());
+        return Err(ApiError::token_revoked("this refresh token was logged out"));
     }
     let age = db::now() - used.blacklisted_at;
     let in_grace = policy.grace_secs > 0 && age.num_milliseconds() <= policy.grace_secs * 1000;
@@ -148,12 +153,15 @@ pub fn live_session_user(
     user_id: &str,
 ) -> ApiResult<User> {
     let Some((session, user)) = Session::find_with_user(conn, session_id)? else {
-        return Err(ApiError::token_revoked());
+        return Err(ApiError::token_revoked(SESSION_GONE));
     };
     match session.liveness(&user, user_id) {
         Liveness::Live => Ok(user),
         Liveness::UserInactive => Err(ApiError::user_inactive()),
-        Liveness::Ended => Err(ApiError::token_revoked()),
+        Liveness::Ended => Err(ApiError::token_revoked(match &session.revoked_reason {
+            Some(reason) => format!("the session was ended ({reason})"),
+            None => SESSION_ENDED.to_owned(),
+        })),
     }
 }
 

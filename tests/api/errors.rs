@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{expect_error, spawn_app, unique_email, Backend, PASSWORD};
+use crate::helpers::{expect_error, expect_reason, spawn_app, unique_email, Backend, PASSWORD};
 
 async fn bad_bodies_get_standard_errors_and_change_nothing(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -112,3 +112,76 @@ crate::on_both_backends!(
     bad_bodies_get_standard_errors_and_change_nothing,
     unknown_paths_and_methods_get_json_errors
 );
+
+/// Every token error says why in `details.reason`, as the README promises.
+#[tokio::test]
+async fn every_token_error_carries_a_reason() {
+    let Some(app) = crate::helpers::spawn_app_with(Backend::Sqlite, |s| {
+        s.jwt.refresh_reuse_grace_secs = 0;
+        s.jwt.access_ttl_secs = 1;
+        s.jwt.leeway_secs = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let (_, refresh2) = crate::helpers::pair_of(
+        &crate::helpers::expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await,
+    );
+    let reused = app.refresh(&account.refresh).await;
+    expect_reason(
+        reused,
+        StatusCode::UNAUTHORIZED,
+        "token_reused",
+        "exchanged",
+    )
+    .await;
+    let revoked = app.refresh(&refresh2).await;
+    expect_reason(
+        revoked,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+        "token_reused",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = app.get_with_bearer("/api/auth/me", &account.access).await;
+    expect_reason(expired, StatusCode::UNAUTHORIZED, "token_expired", "exp").await;
+}
+
+/// Every error code authd can answer with is in the README's error table.
+#[test]
+fn every_error_code_is_documented() {
+    let source = include_str!("../../src/errors.rs");
+    let readme = include_str!("../../README.md");
+    let mut codes = Vec::new();
+    // `Self::new(<status>, "code"` or `ApiError::new(status, "code"`, and the two shorthands.
+    for marker in ["::new(", "Self::conflict(", "Self::forbidden("] {
+        for (start, _) in source.match_indices(marker) {
+            let rest = &source[start + marker.len()..];
+            let rest = if marker == "::new(" {
+                match rest.split_once(',') {
+                    Some((_status, rest)) => rest,
+                    None => continue,
+                }
+            } else {
+                rest
+            };
+            if let Some((code, _)) = rest
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split_once('"'))
+            {
+                codes.push(code.to_owned());
+            }
+        }
+    }
+    assert!(codes.len() > 20, "the scan found only {codes:?}");
+    for code in &codes {
+        assert!(
+            readme.contains(&format!("| `{code}` |")),
+            "error code {code} is missing from the README's table"
+        );
+    }
+}
