@@ -166,6 +166,14 @@ fn run(
             // The path without the query string: nothing secret travels in authd's URLs, but
             // the log should not depend on that staying true. Left out when its lines would be
             // filtered anyway, since it formats each request's line before the filter is asked.
+            .wrap_fn(|req, routes| {
+                let response = routes.call(req);
+                async move {
+                    let mut response = response.await?;
+                    routes::headers::add_default_headers(&mut response);
+                    Ok(response)
+                }
+            })
             .wrap(Condition::new(
                 access_log_enabled,
                 Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)

@@ -7,6 +7,7 @@ mod cli;
 mod container;
 mod cors;
 mod errors;
+mod headers;
 mod health;
 mod interop;
 mod keys;
