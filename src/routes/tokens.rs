@@ -175,6 +175,11 @@ async fn logout(
     }
     state
         .db_write(move |conn, _| {
+            // An access token outlives its session by up to its TTL: one left over from a
+            // session that a password change ended must not end the sessions started since.
+            if let Some(caller) = &caller {
+                sessions::live_session_user(conn, &caller.session_id, &caller.user_id)?;
+            }
             if let Some(presented) = &presented {
                 sessions::end(conn, presented)?;
             }

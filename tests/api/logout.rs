@@ -107,7 +107,36 @@ async fn logout_refuses_what_is_not_a_refresh_token(backend: Backend) {
     expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
 }
 
+/// After a password change, an attacker's leftover access token (its session ended by the
+/// change) cannot log the owner out of the sessions started since.
+async fn logout_all_needs_a_live_session(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let stolen_access = account.access.clone();
+    let (owner_access, _) = app.login_pair(&account.email).await;
+    let changed = app
+        .post_with_bearer(
+            "/api/auth/password",
+            &owner_access,
+            &json!({ "currentPassword": crate::helpers::PASSWORD, "newPassword": "copper-Lantern-Meadow-58" }),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let new_session = app.login(&account.email, "copper-Lantern-Meadow-58").await;
+    let (_, new_refresh) =
+        crate::helpers::pair_of(&expect_status(new_session, StatusCode::OK).await);
+
+    let attack = app
+        .post_with_bearer("/api/auth/logout", &stolen_access, &json!({ "all": true }))
+        .await;
+    expect_error(attack, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    expect_status(app.refresh(&new_refresh).await, StatusCode::OK).await;
+}
+
 crate::on_both_backends!(
+    logout_all_needs_a_live_session,
     logout_ends_the_session_and_is_idempotent,
     logout_all_needs_a_bearer_token_and_ends_every_session,
     logout_refuses_what_is_not_a_refresh_token,
