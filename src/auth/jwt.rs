@@ -2,21 +2,18 @@
 //! signs or decodes a JWT. Access tokens follow RFC 9068; refresh tokens have their own `typ`
 //! and `token_type`, so neither can pass as the other.
 
-use std::collections::HashMap;
-
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
-use serde::de::DeserializeOwned;
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{KeyRing, SigningKey, SUPPORTED_ALGORITHMS};
+use super::keys::SigningKey;
 use crate::config::JwtSettings;
 use crate::errors::ApiError;
 
+pub use super::verifier::{TokenError, TokenVerifier};
+
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub const REFRESH_TOKEN_TYP: &str = "refresh+jwt";
-const REFRESH_TOKEN_TYPE_CLAIM: &str = "refresh";
+pub(crate) const REFRESH_TOKEN_TYPE_CLAIM: &str = "refresh";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccessClaims {
@@ -191,207 +188,8 @@ fn sign_ed25519(
     Ok(token)
 }
 
-fn secs(value: u64) -> i64 {
+pub(crate) fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX / 4)
-}
-
-/// Every way a token can fail verification; each maps to one client-facing error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("the token is not a well-formed JWT")]
-    Malformed,
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token header has no kid, or names a key this server does not have")]
-    UnknownKey,
-    #[error("the token's algorithm is not the one its key is pinned to")]
-    AlgorithmNotAllowed,
-    #[error("the token's signature does not verify")]
-    BadSignature,
-    #[error("the token was issued by someone else")]
-    WrongIssuer,
-    #[error("the token is meant for another audience")]
-    WrongAudience,
-    #[error("expected {expected} token")]
-    WrongType { expected: &'static str },
-    #[error("a required claim is missing or malformed: {0}")]
-    BadClaims(String),
-}
-
-impl From<TokenError> for ApiError {
-    fn from(error: TokenError) -> Self {
-        match error {
-            TokenError::Expired => ApiError::token_expired(),
-            other => ApiError::token_invalid(other.to_string()),
-        }
-    }
-}
-
-/// Checks tokens offline against a fixed set of keys, each pinned to its one algorithm.
-/// Other actix services can build one from authd's JWKS and use `AuthenticatedUser` too.
-pub struct TokenVerifier {
-    keys: HashMap<String, (Algorithm, DecodingKey)>,
-    issuer: String,
-    audience: String,
-    leeway_secs: u64,
-    verified: VerifiedCache,
-}
-
-/// Access tokens that passed every check, until their own `exp`. A SPA sends the same access
-/// token for its whole lifetime, and a signature check (about 50 µs for Ed25519) costs several
-/// times an HTTP request; a hit is one hash lookup. The key is the whole token, so a token
-/// that differs in any byte is verified afresh. Bounded: when full, it starts over.
-struct VerifiedCache {
-    entries: std::sync::Mutex<HashMap<Box<str>, AccessClaims>>,
-}
-
-const VERIFIED_CACHE_CAPACITY: usize = 4096;
-
-impl VerifiedCache {
-    fn new() -> Self {
-        Self {
-            entries: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, token: &str) -> Option<AccessClaims> {
-        self.entries.lock().ok()?.get(token).cloned()
-    }
-
-    fn put(&self, token: &str, claims: &AccessClaims) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= VERIFIED_CACHE_CAPACITY {
-                entries.clear();
-            }
-            entries.insert(token.into(), claims.clone());
-        }
-    }
-}
-
-impl TokenVerifier {
-    pub fn new(
-        keys: impl IntoIterator<Item = (String, Algorithm, DecodingKey)>,
-        issuer: &str,
-        audience: &str,
-        leeway_secs: u64,
-    ) -> Self {
-        Self {
-            keys: keys
-                .into_iter()
-                .filter(|(_, alg, _)| SUPPORTED_ALGORITHMS.contains(alg))
-                .map(|(kid, alg, key)| (kid, (alg, key)))
-                .collect(),
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
-            leeway_secs,
-            verified: VerifiedCache::new(),
-        }
-    }
-
-    pub fn from_key_ring(ring: &KeyRing, jwt: &JwtSettings) -> Self {
-        Self::new(
-            ring.verifying
-                .iter()
-                .map(|k| (k.kid.clone(), k.algorithm, k.decoding.clone())),
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.leeway_secs,
-        )
-    }
-
-    /// For a resource server: the keys of a JWKS document (e.g. authd's
-    /// `/.well-known/jwks.json`); keys without `kid` or `alg` are skipped, since a key must be
-    /// pinned to one algorithm.
-    pub fn from_jwks(jwks: &JwkSet, issuer: &str, audience: &str, leeway_secs: u64) -> Self {
-        let keys = jwks.keys.iter().filter_map(|jwk| {
-            let kid = jwk.common.key_id.clone()?;
-            let alg = jwk.common.key_algorithm?.to_string().parse().ok()?;
-            let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some((kid, alg, key))
-        });
-        Self::new(keys, issuer, audience, leeway_secs)
-    }
-
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        if let Some(claims) = self.verified.get(token) {
-            // The same expiry rule as jsonwebtoken's: expired once exp < now - leeway.
-            let leeway = i64::try_from(self.leeway_secs).unwrap_or(i64::MAX);
-            return if claims.exp < chrono::Utc::now().timestamp().saturating_sub(leeway) {
-                Err(TokenError::Expired)
-            } else {
-                Ok(claims)
-            };
-        }
-        let claims: AccessClaims = self.verify(token, ACCESS_TOKEN_TYP, true)?;
-        self.verified.put(token, &claims);
-        Ok(claims)
-    }
-
-    /// `check_expiry` is off only for logout, where an expired token is harmless to accept.
-    pub fn verify_refresh(
-        &self,
-        token: &str,
-        check_expiry: bool,
-    ) -> Result<RefreshClaims, TokenError> {
-        let claims: RefreshClaims = self.verify(token, REFRESH_TOKEN_TYP, check_expiry)?;
-        if claims.token_type != REFRESH_TOKEN_TYPE_CLAIM {
-            return Err(TokenError::WrongType {
-                expected: "a refresh",
-            });
-        }
-        Ok(claims)
-    }
-
-    fn verify<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        typ: &'static str,
-        check_expiry: bool,
-    ) -> Result<T, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        let (algorithm, key) = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.keys.get(kid))
-            .ok_or(TokenError::UnknownKey)?;
-        // The algorithm comes from our key, never from the token: no `none`, and no HS256
-        // "signed" with a public key.
-        if header.alg != *algorithm {
-            return Err(TokenError::AlgorithmNotAllowed);
-        }
-        let typ_matches = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))
-        });
-        if !typ_matches {
-            return Err(TokenError::WrongType {
-                expected: if typ == ACCESS_TOKEN_TYP {
-                    "an access"
-                } else {
-                    "a refresh"
-                },
-            });
-        }
-        let mut validation = Validation::new(*algorithm);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = self.leeway_secs;
-        validation.validate_exp = check_expiry;
-        let data =
-            jsonwebtoken::decode::<T>(token, key, &validation).map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                ErrorKind::InvalidAlgorithm => TokenError::AlgorithmNotAllowed,
-                ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
-                    TokenError::BadClaims(claim.clone())
-                }
-                ErrorKind::Json(_) => TokenError::BadClaims("claims".into()),
-                _ => TokenError::Malformed,
-            })?;
-        Ok(data.claims)
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod oidc;
 pub mod password;
 pub mod sessions;
+pub mod verifier;
 
 pub use extractor::{parse_bearer, AuthenticatedUser};
 pub use jwt::{AccessClaims, TokenVerifier};

@@ -245,6 +245,85 @@ async fn an_expired_access_token_is_refused(backend: Backend) {
     .await;
 }
 
+/// RFC 7515 / RFC 8725 strictness, on tokens signed with authd's own key: an unknown `crit`,
+/// a future `nbf` or `iat`, and a lifetime longer than authd issues are all refused.
+#[tokio::test]
+async fn crit_nbf_future_iat_and_absurd_lifetimes_are_refused() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let key = real_key(&app);
+    let now = chrono::Utc::now().timestamp();
+    let cases = [
+        (json!({ "nbf": now + 3600 }), "nbf"),
+        (
+            json!({ "iat": now + 3600, "exp": now + 4000 }),
+            "iat is in the future",
+        ),
+        (
+            json!({ "iat": now, "exp": now + 10 * 365 * 86400 }),
+            "lifetime",
+        ),
+    ];
+    for (change, reason) in cases {
+        let token = forge(&app, &account.access, change, &key, Algorithm::EdDSA);
+        expect_reason(
+            app.get_with_bearer("/api/auth/me", &token).await,
+            StatusCode::UNAUTHORIZED,
+            "token_invalid",
+            reason,
+        )
+        .await;
+    }
+    // A past nbf is fine.
+    let fine = forge(
+        &app,
+        &account.access,
+        json!({ "nbf": now - 60 }),
+        &key,
+        Algorithm::EdDSA,
+    );
+    expect_status(
+        app.get_with_bearer("/api/auth/me", &fine).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = header_of(&account.access)["kid"]
+        .as_str()
+        .map(str::to_owned);
+    header.crit = Some(vec!["exp".into()]);
+    let critical = encode(&header, &claims_of(&account.access), &key).unwrap();
+    expect_reason(
+        app.get_with_bearer("/api/auth/me", &critical).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+        "crit",
+    )
+    .await;
+
+    // A refresh token that claims a ten-year life.
+    let mut claims = claims_of(&account.refresh);
+    claims["exp"] = json!(now + 10 * 365 * 86400);
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("refresh+jwt".into());
+    header.kid = header_of(&account.refresh)["kid"]
+        .as_str()
+        .map(str::to_owned);
+    let long_lived = encode(&header, &claims, &key).unwrap();
+    expect_reason(
+        app.refresh(&long_lived).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+        "lifetime",
+    )
+    .await;
+    expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+}
+
 crate::on_both_backends!(
     claims_are_read_from_the_token_alone,
     access_tokens_follow_rfc_9068,
