@@ -40,6 +40,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_reason(self, reason: impl Into<String>) -> Self {
         self.with_details(json!({ "reason": reason.into() }))
     }

@@ -32,6 +32,13 @@ fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
     let verifier = req
         .app_data::<web::Data<TokenVerifier>>()
         .ok_or_else(|| ApiError::internal("TokenVerifier is not registered as app data"))?;
+    // Two headers are ambiguous: a proxy may act on the first while authd read the other.
+    if req.headers().get_all(AUTHORIZATION).nth(1).is_some() {
+        return Err(
+            ApiError::invalid_authorization_header("more than one Authorization header")
+                .with_status(actix_web::http::StatusCode::BAD_REQUEST),
+        );
+    }
     let token = parse_bearer(req.headers().get(AUTHORIZATION))?;
     let claims = verifier.verify_access(token)?;
     Ok(AuthenticatedUser {

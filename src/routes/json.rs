@@ -1,6 +1,8 @@
 //! `ValidJson<T>`: a JSON body whose errors are the standard ones. actix's own `Json` handles
-//! the content type (415), the size limit (413) and syntax (400 `invalid_json`); the typed
-//! step goes through serde_path_to_error so a missing or mistyped field is named in `details`.
+//! the content type (415), the size limit (413) and syntax (400 `invalid_json`, which includes
+//! a key given twice); control characters in any string are a 400 `validation_error` before
+//! anything reaches the database; the typed step goes through serde_path_to_error so a
+//! missing or mistyped field is named in `details`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,9 +24,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let body = web::Json::<Value>::from_request(req, payload);
+        let body = web::Json::<StrictValue>::from_request(req, payload);
         Box::pin(async move {
-            let value = body
+            let StrictValue(value) = body
                 .await
                 .map_err(|e| json_payload_error(e.as_error()))?
                 .into_inner();
@@ -32,6 +34,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                 return Err(ApiError::validation_field(
                     "nonFieldErrors",
                     "Send a JSON object.",
+                ));
+            }
+            if let Some(field) = field_with_control_character(&value, "") {
+                return Err(ApiError::validation_field(
+                    &field,
+                    "Control characters are not allowed.",
                 ));
             }
             serde_path_to_error::deserialize(value)
@@ -44,6 +52,106 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                     ApiError::validation_field(&field, field_problem(error.inner()))
                 })
         })
+    }
+}
+
+/// A JSON value that refuses an object with the same key twice. serde_json keeps the last
+/// one, so `{"email": "nobody@x", "email": "ann@x"}` would log in as ann while anything that
+/// read the first (a proxy, a WAF, a log) saw nobody.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key {key:?} appears more than once"
+                )));
+            }
+            let StrictValue(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The path of the first string (or key) with a control character (U+0000-U+001F,
+/// U+007F-U+009F): NUL is refused by PostgreSQL's text type, and none of them belongs in an
+/// email, a name, a token or a password anyone types.
+fn field_with_control_character(value: &Value, path: &str) -> Option<String> {
+    let field = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.chars().any(char::is_control) => Some(if path.is_empty() {
+            "nonFieldErrors".to_owned()
+        } else {
+            path.to_owned()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| field_with_control_character(item, &format!("{path}[{i}]"))),
+        Value::Object(object) => object.iter().find_map(|(key, item)| {
+            if key.chars().any(char::is_control) {
+                Some("nonFieldErrors".to_owned())
+            } else {
+                field_with_control_character(item, &field(key))
+            }
+        }),
+        _ => None,
     }
 }
 

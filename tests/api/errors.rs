@@ -108,11 +108,6 @@ async fn unknown_paths_and_methods_get_json_errors(backend: Backend) {
     .await;
 }
 
-crate::on_both_backends!(
-    bad_bodies_get_standard_errors_and_change_nothing,
-    unknown_paths_and_methods_get_json_errors
-);
-
 /// Every token error says why in `details.reason`, as the README promises.
 #[tokio::test]
 async fn every_token_error_carries_a_reason() {
@@ -185,3 +180,130 @@ fn every_error_code_is_documented() {
         );
     }
 }
+
+async fn post_raw(app: &crate::helpers::TestApp, path: &str, body: String) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A NUL byte reached PostgreSQL and came back as a 500; now no control character gets past
+/// the body parser, on any route, and nothing is written.
+async fn control_characters_are_refused_before_the_database(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let cases = [
+        (
+            "/api/auth/register",
+            json!({ "email": "nul\u{0}@example.com", "password": PASSWORD }),
+            "email",
+        ),
+        (
+            "/api/auth/login",
+            json!({ "email": account.email, "password": "violet\u{0}Tractor-42" }),
+            "password",
+        ),
+        (
+            "/api/auth/refresh",
+            json!({ "refresh": format!("{}\u{0}", account.refresh) }),
+            "refresh",
+        ),
+        (
+            "/api/auth/oidc/acme/callback",
+            json!({ "code": "c", "state": "s\u{0}" }),
+            "state",
+        ),
+        (
+            "/api/auth/register",
+            json!({ "email": unique_email(), "password": PASSWORD, "firstName": "Ann\u{1b}[31m" }),
+            "firstName",
+        ),
+        (
+            "/api/auth/register",
+            json!({ "email": unique_email(), "password": PASSWORD, "extra": { "list": ["ok", "bell\u{7}"] } }),
+            "extra.list[1]",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let response = app.post(path, &body).await;
+        let body = expect_error(response, StatusCode::BAD_REQUEST, "validation_error").await;
+        assert!(body["details"][field].is_array(), "{path}: {body}");
+    }
+    let me = app
+        .client
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(&account.access)
+        .json(&json!({ "lastName": "Lee\u{85}" }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(me, StatusCode::BAD_REQUEST, "validation_error").await;
+    // Nothing was written: the session still rotates, the account logs in.
+    crate::helpers::expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+    crate::helpers::expect_status(app.login(&account.email, PASSWORD).await, StatusCode::OK).await;
+}
+
+/// `{"email": "nobody@…", "email": "ann@…"}` logged in as ann: what a proxy or log read was
+/// not what authd acted on. A key given twice, or two Authorization headers, are now a 400.
+async fn duplicate_keys_and_headers_are_refused(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let body = format!(
+        r#"{{"email": "nobody@example.com", "email": "{}", "password": "{PASSWORD}"}}"#,
+        account.email
+    );
+    let twice = post_raw(&app, "/api/auth/login", body).await;
+    expect_reason(
+        twice,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        "more than once",
+    )
+    .await;
+    let nested = format!(
+        r#"{{"refresh": "{}", "x": {{"a": 1, "a": 2}}}}"#,
+        account.refresh
+    );
+    let nested = post_raw(&app, "/api/auth/refresh", nested).await;
+    expect_reason(
+        nested,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        "more than once",
+    )
+    .await;
+
+    let (other_access, _) = app.login_pair(&account.email).await;
+    let two_headers = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("Authorization", format!("Bearer {}", account.access))
+        .header("Authorization", format!("Bearer {other_access}"))
+        .send()
+        .await
+        .unwrap();
+    expect_reason(
+        two_headers,
+        StatusCode::BAD_REQUEST,
+        "invalid_authorization_header",
+        "more than one",
+    )
+    .await;
+    // The refused refresh wrote nothing.
+    crate::helpers::expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
+}
+
+crate::on_both_backends!(
+    bad_bodies_get_standard_errors_and_change_nothing,
+    unknown_paths_and_methods_get_json_errors,
+    control_characters_are_refused_before_the_database,
+    duplicate_keys_and_headers_are_refused,
+);
