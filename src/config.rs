@@ -127,6 +127,9 @@ pub struct JwtSettings {
     pub refresh_ttl_secs: u64,
     pub leeway_secs: u64,
     pub refresh_reuse_grace_secs: u64,
+    /// Ignored: retries are bounded by the grace window alone (see `ReusePolicy`). Kept so
+    /// that configurations which set it still load.
+    #[serde(default)]
     pub refresh_reuse_max_replays: u32,
     pub private_key_file: String,
     pub private_key: SecretString,

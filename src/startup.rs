@@ -144,7 +144,6 @@ fn run(
         reuse: ReusePolicy {
             grace_secs: i64::try_from(settings.jwt.refresh_reuse_grace_secs)
                 .unwrap_or(i64::MAX / 4),
-            max_replays: i32::try_from(settings.jwt.refresh_reuse_max_replays).unwrap_or(i32::MAX),
         },
     });
     let cors_settings = settings.cors.clone();

@@ -19,11 +19,11 @@ const SESSION_ENDED: &str = "the session was ended";
 /// How a second use of a rotated refresh token is treated.
 #[derive(Debug, Clone, Copy)]
 pub struct ReusePolicy {
-    /// Within this many seconds of the rotation, a second use is a retry (two tabs refreshing
-    /// at once) and gets the same pair; 0 disables the grace.
+    /// Within this many seconds of the rotation, any further use is a retry (tabs refreshing
+    /// at once) and gets the same pair; 0 disables the grace. The window is the only bound:
+    /// a count of retries would end the session of a user with many tabs open, which is the
+    /// very case the grace exists for (GoTrue's reuse interval works the same way).
     pub grace_secs: i64,
-    /// How many retries one rotated token is allowed.
-    pub max_replays: i32,
 }
 
 /// Starts a session for a user who just proved who they are, and issues its first pair.
@@ -121,18 +121,17 @@ fn replay_or_revoke(
             used.replaced_by_access_jti,
             used.replaced_at,
         ) {
-            if BlacklistedToken::take_replay(conn, &presented.jti, policy.max_replays)? {
-                let same_pair = PairIds {
-                    session_id: presented.sid.clone(),
-                    refresh_jti,
-                    access_jti,
-                    issued_at: issued_at.and_utc().timestamp(),
-                };
-                return Ok(PairToSign {
-                    user,
-                    ids: same_pair,
-                });
-            }
+            BlacklistedToken::record_replay(conn, &presented.jti)?;
+            let same_pair = PairIds {
+                session_id: presented.sid.clone(),
+                refresh_jti,
+                access_jti,
+                issued_at: issued_at.and_utc().timestamp(),
+            };
+            return Ok(PairToSign {
+                user,
+                ids: same_pair,
+            });
         }
     }
     if Session::revoke(conn, &presented.sid, RevokeReason::TokenReused)? {

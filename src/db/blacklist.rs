@@ -43,16 +43,13 @@ impl BlacklistedToken {
             .optional()
     }
 
-    /// Counts one replay if fewer than `max` happened; false once the budget is spent.
-    pub fn take_replay(conn: &mut DbConnection, jti: &str, max: i32) -> QueryResult<bool> {
-        let changed = diesel::update(
-            blacklisted_tokens::table
-                .find(jti)
-                .filter(blacklisted_tokens::replays.lt(max)),
-        )
-        .set(blacklisted_tokens::replays.eq(blacklisted_tokens::replays + 1))
-        .execute(conn)?;
-        Ok(changed == 1)
+    /// Counts one retry of a rotated token within the grace period, for the record: a token
+    /// retried many times may have been copied.
+    pub fn record_replay(conn: &mut DbConnection, jti: &str) -> QueryResult<()> {
+        diesel::update(blacklisted_tokens::table.find(jti))
+            .set(blacklisted_tokens::replays.eq(blacklisted_tokens::replays + 1))
+            .execute(conn)?;
+        Ok(())
     }
 
     pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
