@@ -127,6 +127,8 @@ pub struct JwtSettings {
     pub refresh_ttl_secs: u64,
     pub leeway_secs: u64,
     pub refresh_reuse_grace_secs: u64,
+    pub session_max_secs: u64,
+    pub session_idle_secs: u64,
     /// Ignored: retries are bounded by the grace window alone (see `ReusePolicy`). Kept so
     /// that configurations which set it still load.
     #[serde(default)]

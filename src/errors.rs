@@ -161,6 +161,11 @@ impl ApiError {
         .with_reason("the token's exp is past, beyond the allowed clock skew")
     }
 
+    /// `token_expired` for a session past its absolute or idle lifetime.
+    pub fn session_expired(reason: &str) -> Self {
+        Self::token_expired().with_reason(format!("{reason}; sign in again"))
+    }
+
     pub fn token_revoked(reason: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

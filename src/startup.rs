@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use crate::auth::jwt::{TokenIssuer, TokenVerifier};
 use crate::auth::keys::KeyRing;
 use crate::auth::password::PasswordHasher;
-use crate::auth::sessions::ReusePolicy;
+use crate::auth::sessions::SessionPolicy;
 use crate::config::{CorsSettings, Settings};
 use crate::db::{self, DbPool, DbTarget};
 use crate::routes;
@@ -141,10 +141,7 @@ fn run(
             .map_err(StartupError::Invalid)?,
         oidc: settings.oidc.clone(),
         local_login_enabled: settings.local_login.enabled,
-        reuse: ReusePolicy {
-            grace_secs: i64::try_from(settings.jwt.refresh_reuse_grace_secs)
-                .unwrap_or(i64::MAX / 4),
-        },
+        sessions: SessionPolicy::from_settings(&settings.jwt),
     });
     let cors_settings = settings.cors.clone();
     let access_log_enabled =

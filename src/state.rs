@@ -6,7 +6,7 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::oidc::Providers;
 use crate::auth::password::PasswordHasher;
-use crate::auth::sessions::ReusePolicy;
+use crate::auth::sessions::SessionPolicy;
 use crate::config::OidcSettings;
 use crate::db::{DbConnection, DbPool, PooledConnection};
 use crate::errors::ApiResult;
@@ -33,7 +33,7 @@ pub struct AppState {
     pub inline_reads: bool,
     pub issuer: TokenIssuer,
     pub hasher: PasswordHasher,
-    pub reuse: ReusePolicy,
+    pub sessions: SessionPolicy,
     pub jwks: JwkSet,
     pub openid_configuration: serde_json::Value,
     pub providers: Providers,

@@ -16,14 +16,39 @@ use crate::errors::{ApiError, ApiResult};
 const SESSION_GONE: &str = "the session no longer exists";
 const SESSION_ENDED: &str = "the session was ended";
 
-/// How a second use of a rotated refresh token is treated.
+/// How long sessions live, and how a second use of a rotated refresh token is treated.
 #[derive(Debug, Clone, Copy)]
-pub struct ReusePolicy {
+pub struct SessionPolicy {
     /// Within this many seconds of the rotation, any further use is a retry (tabs refreshing
     /// at once) and gets the same pair; 0 disables the grace. The window is the only bound:
     /// a count of retries would end the session of a user with many tabs open, which is the
     /// very case the grace exists for (GoTrue's reuse interval works the same way).
     pub grace_secs: i64,
+    /// A session ends this long after its login, however often it is refreshed; 0: never.
+    pub max_age_secs: i64,
+    /// A session ends when its newest refresh token is this old unused; 0: only that token's
+    /// own lifetime bounds it.
+    pub idle_secs: i64,
+}
+
+impl SessionPolicy {
+    pub fn from_settings(jwt: &crate::config::JwtSettings) -> Self {
+        let secs = |value: u64| i64::try_from(value).unwrap_or(i64::MAX / 4);
+        Self {
+            grace_secs: secs(jwt.refresh_reuse_grace_secs),
+            max_age_secs: secs(jwt.session_max_secs),
+            idle_secs: secs(jwt.session_idle_secs),
+        }
+    }
+
+    /// Sessions that started before this are past their absolute lifetime at `now`.
+    pub fn oldest_live_start(&self, now: NaiveDateTime) -> NaiveDateTime {
+        if self.max_age_secs > 0 {
+            now - chrono::Duration::seconds(self.max_age_secs)
+        } else {
+            NaiveDateTime::MIN
+        }
+    }
 }
 
 /// Starts a session for a user who just proved who they are, and issues its first pair.
@@ -62,9 +87,17 @@ impl PairToSign {
 pub fn rotate(
     conn: &mut DbConnection,
     issuer: &TokenIssuer,
-    policy: ReusePolicy,
+    policy: SessionPolicy,
     presented: &RefreshClaims,
 ) -> ApiResult<PairToSign> {
+    let now = db::now();
+    // The presented token is the session's newest (each is used once), so its iat is the
+    // session's last activity.
+    if policy.idle_secs > 0 && now.and_utc().timestamp() - presented.iat > policy.idle_secs {
+        return Err(ApiError::session_expired(
+            "the session was idle longer than jwt.session_idle_secs",
+        ));
+    }
     let next = PairIds::fresh(&presented.sid);
     let claim = BlacklistedToken {
         jti: presented.jti.clone(),
@@ -79,16 +112,18 @@ pub fn rotate(
         replays: 0,
     };
     let pair_expiry = from_unix(next.issued_at + issuer.refresh_ttl_secs());
-    match claim.claim_for_live_session(conn, pair_expiry) {
+    match claim.claim_for_live_session(conn, pair_expiry, policy.oldest_live_start(now)) {
         Ok(Some(user)) => Ok(PairToSign { user, ids: next }),
         // No live session. A token that was already used still takes the reuse path, as it
         // would have had the session been live; otherwise say why the session is not.
         Ok(None) if BlacklistedToken::find(conn, &presented.jti)?.is_some() => {
             replay_or_revoke(conn, policy, presented)
         }
-        Ok(None) => Err(live_session_user(conn, &presented.sid, &presented.sub)
-            .err()
-            .unwrap_or_else(|| ApiError::token_revoked(SESSION_ENDED))),
+        Ok(None) => Err(
+            live_session_user(conn, &policy, &presented.sid, &presented.sub)
+                .err()
+                .unwrap_or_else(|| ApiError::token_revoked(SESSION_ENDED)),
+        ),
         Err(error) if db::is_unique_violation(&error) => replay_or_revoke(conn, policy, presented),
         // The session row is gone (flushed after it expired).
         Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
@@ -103,7 +138,7 @@ pub fn rotate(
 /// whole session because the token has probably been stolen.
 fn replay_or_revoke(
     conn: &mut DbConnection,
-    policy: ReusePolicy,
+    policy: SessionPolicy,
     presented: &RefreshClaims,
 ) -> ApiResult<PairToSign> {
     let Some(used) = BlacklistedToken::find(conn, &presented.jti)? else {
@@ -115,7 +150,7 @@ fn replay_or_revoke(
     let age = db::now() - used.blacklisted_at;
     let in_grace = policy.grace_secs > 0 && age.num_milliseconds() <= policy.grace_secs * 1000;
     if in_grace {
-        let user = live_session_user(conn, &presented.sid, &presented.sub)?;
+        let user = live_session_user(conn, &policy, &presented.sid, &presented.sub)?;
         if let (Some(refresh_jti), Some(access_jti), Some(issued_at)) = (
             used.replaced_by_jti,
             used.replaced_by_access_jti,
@@ -148,14 +183,18 @@ fn replay_or_revoke(
 /// route that reads the database for a token (refresh, me, password change).
 pub fn live_session_user(
     conn: &mut DbConnection,
+    policy: &SessionPolicy,
     session_id: &str,
     user_id: &str,
 ) -> ApiResult<User> {
     let Some((session, user)) = Session::find_with_user(conn, session_id)? else {
         return Err(ApiError::token_revoked(SESSION_GONE));
     };
-    match session.liveness(&user, user_id) {
+    match session.liveness(&user, user_id, policy.oldest_live_start(db::now())) {
         Liveness::Live => Ok(user),
+        Liveness::TooOld => Err(ApiError::session_expired(
+            "the session is older than jwt.session_max_secs",
+        )),
         Liveness::UserInactive => Err(ApiError::user_inactive()),
         Liveness::Ended => Err(ApiError::token_revoked(match &session.revoked_reason {
             Some(reason) => format!("the session was ended ({reason})"),

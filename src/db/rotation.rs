@@ -25,15 +25,19 @@ impl BlacklistedToken {
         &self,
         conn: &mut DbConnection,
         session_expires_at: NaiveDateTime,
+        oldest_start: NaiveDateTime,
     ) -> QueryResult<Option<User>> {
         match conn {
             DbConnection::Postgres(pg) => ClaimStatement {
                 token: self,
                 session_expires_at,
+                oldest_start,
             }
             .get_result(pg)
             .optional(),
-            DbConnection::Sqlite(_) => self.claim_in_transaction(conn, session_expires_at),
+            DbConnection::Sqlite(_) => {
+                self.claim_in_transaction(conn, session_expires_at, oldest_start)
+            }
         }
     }
 
@@ -41,6 +45,7 @@ impl BlacklistedToken {
         &self,
         conn: &mut DbConnection,
         session_expires_at: NaiveDateTime,
+        oldest_start: NaiveDateTime,
     ) -> QueryResult<Option<User>> {
         let claimed = conn.transaction(|conn| {
             // The write comes first: on SQLite a transaction that reads before it writes can
@@ -48,7 +53,7 @@ impl BlacklistedToken {
             self.insert(conn)?;
             match Session::find_with_user(conn, &self.session_id)? {
                 Some((session, user))
-                    if session.liveness(&user, &self.user_id) == Liveness::Live =>
+                    if session.liveness(&user, &self.user_id, oldest_start) == Liveness::Live =>
                 {
                     Session::extend(conn, &self.session_id, session_expires_at)?;
                     Ok(user)
@@ -73,6 +78,7 @@ impl BlacklistedToken {
 struct ClaimStatement<'a> {
     token: &'a BlacklistedToken,
     session_expires_at: NaiveDateTime,
+    oldest_start: NaiveDateTime,
 }
 
 struct ClaimStatementId;
@@ -100,6 +106,8 @@ impl QueryFragment<Pg> for ClaimStatement<'_> {
         out.push_bind_param::<Text, _>(&token.session_id)?;
         out.push_sql(" AND users.id = ");
         out.push_bind_param::<Text, _>(&token.user_id)?;
+        out.push_sql(" AND sessions.created_at >= ");
+        out.push_bind_param::<Timestamp, _>(&self.oldest_start)?;
         out.push_sql(
             "), claim AS (INSERT INTO blacklisted_tokens (jti, session_id, user_id, reason, \
              expires_at, blacklisted_at, replaced_by_jti, replaced_by_access_jti, replaced_at, \

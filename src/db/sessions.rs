@@ -44,15 +44,20 @@ pub enum Liveness {
     Live,
     /// Logged out, revoked, or not the token's user.
     Ended,
+    /// Started before `oldest_start`: older than the absolute session lifetime.
+    TooOld,
     UserInactive,
 }
 
 impl Session {
     /// The one liveness rule behind `me`, refresh and the password change. The PostgreSQL
     /// rotation statement (`rotation.rs`, its `live` step) writes the same rule in SQL.
-    pub fn liveness(&self, user: &User, user_id: &str) -> Liveness {
+    /// `oldest_start`: sessions that started earlier are past their absolute lifetime.
+    pub fn liveness(&self, user: &User, user_id: &str, oldest_start: NaiveDateTime) -> Liveness {
         if self.revoked_at.is_some() || user.id != user_id {
             Liveness::Ended
+        } else if self.created_at < oldest_start {
+            Liveness::TooOld
         } else if !user.is_active {
             Liveness::UserInactive
         } else {

@@ -16,8 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {
     let identities = state
-        .db(move |conn, _| {
-            let user = current_user(conn, &caller)?;
+        .db(move |conn, state| {
+            let user = current_user(conn, state, &caller)?;
             Ok(Identity::list_of_user(conn, &user.id)?)
         })
         .await?;
@@ -35,7 +35,7 @@ async fn unlink(
     let id = path.into_inner();
     state
         .db_write(move |conn, state| {
-            let user = current_user(conn, &caller)?;
+            let user = current_user(conn, state, &caller)?;
             let identities = Identity::list_of_user(conn, &user.id)?;
             if !identities.iter().any(|identity| identity.id == id) {
                 return Err(ApiError::not_found());

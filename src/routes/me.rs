@@ -21,12 +21,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The caller's user, read together with their session: a logged-out or reused session, or
 /// a deactivated user, is refused here even while the access token has not expired.
-pub fn current_user(conn: &mut DbConnection, caller: &AuthenticatedUser) -> ApiResult<User> {
-    sessions::live_session_user(conn, &caller.session_id, &caller.user_id)
+pub fn current_user(
+    conn: &mut DbConnection,
+    state: &AppState,
+    caller: &AuthenticatedUser,
+) -> ApiResult<User> {
+    sessions::live_session_user(conn, &state.sessions, &caller.session_id, &caller.user_id)
 }
 
 async fn show(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {
-    let user = state.db(move |conn, _| current_user(conn, &caller)).await?;
+    let user = state
+        .db(move |conn, state| current_user(conn, state, &caller))
+        .await?;
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }
 
@@ -86,8 +92,8 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let changes = validate(body)?;
     let user = state
-        .db_write(move |conn, _| {
-            let user = current_user(conn, &caller)?;
+        .db_write(move |conn, state| {
+            let user = current_user(conn, state, &caller)?;
             if let Some(Some(key)) = &changes.username_key {
                 if User::find_by_username_key(conn, key)?.is_some_and(|other| other.id != user.id) {
                     return Err(taken_error(Taken::Username));

@@ -275,8 +275,8 @@ async fn link(
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (linked, user) = state
-        .db_write(move |conn, _| {
-            let user = super::me::current_user(conn, &caller)?;
+        .db_write(move |conn, state| {
+            let user = super::me::current_user(conn, state, &caller)?;
             if let Some(known) = Identity::find(conn, &provider_id, &identity.subject)? {
                 return if known.user_id == user.id {
                     Ok((known, user))

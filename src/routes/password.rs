@@ -34,7 +34,9 @@ async fn change_password(
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
     let lookup = caller.clone();
-    let user = state.db(move |conn, _| current_user(conn, &lookup)).await?;
+    let user = state
+        .db(move |conn, state| current_user(conn, state, &lookup))
+        .await?;
     let personal = [
         user.email.as_str(),
         user.username.as_deref().unwrap_or_default(),

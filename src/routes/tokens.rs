@@ -127,7 +127,7 @@ async fn refresh(
 ) -> ApiResult<HttpResponse> {
     let claims = verifier.verify_refresh(&body.refresh, true)?;
     let pair = state
-        .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.reuse, &claims))
+        .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.sessions, &claims))
         .await?
         .sign(&state.issuer)?;
     Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, None)))
@@ -174,11 +174,16 @@ async fn logout(
         }
     }
     state
-        .db_write(move |conn, _| {
+        .db_write(move |conn, state| {
             // An access token outlives its session by up to its TTL: one left over from a
             // session that a password change ended must not end the sessions started since.
             if let Some(caller) = &caller {
-                sessions::live_session_user(conn, &caller.session_id, &caller.user_id)?;
+                sessions::live_session_user(
+                    conn,
+                    &state.sessions,
+                    &caller.session_id,
+                    &caller.user_id,
+                )?;
             }
             if let Some(presented) = &presented {
                 sessions::end(conn, presented)?;

@@ -174,7 +174,57 @@ async fn tokens_cannot_pass_as_each_other(backend: Backend) {
     expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await;
 }
 
+/// Refreshing no longer slides a session forever: `jwt.session_max_secs` ends it a fixed time
+/// after the login, `jwt.session_idle_secs` when it goes unused that long.
+async fn sessions_end_at_their_absolute_and_idle_limits(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.jwt.session_max_secs = 2).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let (access, refresh) =
+        pair_of(&expect_status(app.refresh(&account.refresh).await, StatusCode::OK).await);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    expect_reason(
+        app.refresh(&refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+        "session_max_secs",
+    )
+    .await;
+    expect_reason(
+        app.get_with_bearer("/api/auth/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+        "session_max_secs",
+    )
+    .await;
+    // A new login is a new session.
+    let (_, fresh) = app.login_pair(&account.email).await;
+    expect_status(app.refresh(&fresh).await, StatusCode::OK).await;
+
+    // iat has whole seconds: 3 s idle is certainly passed after 4.2 s, never after 1 s.
+    let Some(app) = spawn_app_with(backend, |s| s.jwt.session_idle_secs = 3).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let mut refresh = account.refresh;
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let body = expect_status(app.refresh(&refresh).await, StatusCode::OK).await;
+        refresh = pair_of(&body).1;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    expect_reason(
+        app.refresh(&refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+        "session_idle_secs",
+    )
+    .await;
+}
+
 crate::on_both_backends!(
+    sessions_end_at_their_absolute_and_idle_limits,
     refresh_rotates_the_pair,
     twenty_concurrent_refreshes_have_exactly_one_winner,
     reuse_after_rotation_revokes_the_whole_session,
