@@ -109,6 +109,39 @@ impl User {
             .execute(conn)
     }
 
+    /// The email is proven to be the user's (a provider vouched for it); a password set before
+    /// that proof is dropped, since whoever set it never proved they own the address.
+    pub fn confirm_email_dropping_unproven_password(
+        conn: &mut DbConnection,
+        user: &User,
+    ) -> QueryResult<usize> {
+        let password_hash = if user.email_verified {
+            user.password_hash.as_deref()
+        } else {
+            None
+        };
+        diesel::update(users::table.find(&user.id))
+            .set((
+                users::email_verified.eq(true),
+                users::password_hash.eq(password_hash),
+                users::updated_at.eq(super::now()),
+            ))
+            .execute(conn)
+    }
+
+    pub fn set_email_verified(
+        conn: &mut DbConnection,
+        id: &str,
+        verified: bool,
+    ) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::email_verified.eq(verified),
+                users::updated_at.eq(super::now()),
+            ))
+            .execute(conn)
+    }
+
     pub fn set_active(conn: &mut DbConnection, id: &str, active: bool) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((

@@ -201,6 +201,12 @@ fn sign_in(
         if !(state.oidc.link_verified_email && identity.email_verified) {
             return Err(ApiError::account_exists());
         }
+        // Pre-account takeover: anyone can register someone else's email with a password of
+        // their choosing. Such an account is linked only once its own email is verified, or
+        // when it has no password at all (only provider identities, or made by an admin).
+        if !existing.email_verified && existing.password_hash.is_some() {
+            return Err(ApiError::account_exists());
+        }
         if !existing.is_active {
             return Err(ApiError::user_inactive());
         }
@@ -211,7 +217,8 @@ fn sign_in(
             Some(email.as_str().to_owned()),
         )
         .insert(conn)?;
-        return Ok((existing, false));
+        User::confirm_email_dropping_unproven_password(conn, &existing)?;
+        return Ok((User::find_by_id(conn, &existing.id)?, false));
     }
     let now = db::now();
     let user = User {

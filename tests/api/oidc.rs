@@ -424,10 +424,12 @@ async fn an_existing_email_links_only_when_verified_and_allowed(backend: Backend
     else {
         return;
     };
-    let local = app.register(&unique_email()).await;
+    // Pre-account takeover: an attacker registered the victim's email with a password of
+    // their own. The victim's verified provider sign-in is not linked to it.
+    let planted = app.register(&unique_email()).await;
     let unverified = Grant {
         email_verified: false,
-        ..Grant::new("unverified", &local.email)
+        ..Grant::new("unverified", &planted.email)
     };
     expect_error(
         sign_in(&app, &standin, "acme", unverified).await,
@@ -435,13 +437,46 @@ async fn an_existing_email_links_only_when_verified_and_allowed(backend: Backend
         "account_exists",
     )
     .await;
+    expect_error(
+        sign_in(&app, &standin, "acme", Grant::new("victim", &planted.email)).await,
+        StatusCode::CONFLICT,
+        "account_exists",
+    )
+    .await;
+    expect_status(app.login(&planted.email, PASSWORD).await, StatusCode::OK).await;
+
+    // An account whose own email is verified links, and keeps its password.
+    let owner = app.register(&unique_email()).await;
+    authd::db::users::User::set_email_verified(&mut app.db_conn(), &owner.id, true).unwrap();
     let linked = expect_status(
-        sign_in(&app, &standin, "acme", Grant::new("verified", &local.email)).await,
+        sign_in(&app, &standin, "acme", Grant::new("owner", &owner.email)).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(linked["isNewUser"], false);
-    assert_eq!(linked["user"]["id"], local.id.as_str());
+    assert_eq!(linked["user"]["id"], owner.id.as_str());
+    expect_status(app.login(&owner.email, PASSWORD).await, StatusCode::OK).await;
+
+    // An account with no password (made by another provider that did not vouch for the email)
+    // links, and its email is now verified.
+    let email = unique_email();
+    let first = Grant {
+        email_verified: false,
+        ..Grant::new("first", &email)
+    };
+    let created = expect_status(
+        sign_in(&app, &standin, "other", first).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(created["user"]["emailVerified"], false);
+    let linked = expect_status(
+        sign_in(&app, &standin, "acme", Grant::new("second", &email)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(linked["user"]["id"], created["user"]["id"]);
+    assert_eq!(linked["user"]["emailVerified"], true);
 }
 
 async fn a_signed_in_user_links_and_unlinks_identities(backend: Backend) {
