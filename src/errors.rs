@@ -211,6 +211,17 @@ impl ApiError {
         )
     }
 
+    /// 429 with the wait in `details.retryAfter` (whole seconds, at least 1) and `Retry-After`.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests; try again later.",
+        )
+        .with_details(json!({ "retryAfter": secs.max(1) }))
+    }
+
     pub fn database_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -259,6 +270,9 @@ impl ResponseError for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let Some(secs) = self.details.get("retryAfter").and_then(Value::as_u64) {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         response.json(self.body())
     }

@@ -64,6 +64,10 @@ mod tests {
             port,
             workers: 0,
             shutdown_timeout_secs: 5,
+            trusted_proxies: vec![],
+            body_timeout_secs: 10,
+            max_connections: 1000,
+            max_concurrent_requests_per_ip: 32,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod healthcheck;
+pub mod limits;
 pub mod routes;
 pub mod startup;
 pub mod state;

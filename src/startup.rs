@@ -141,9 +141,15 @@ fn run(
             .map_err(StartupError::Invalid)?,
         oidc: settings.oidc.clone(),
         local_login_enabled: settings.local_login.enabled,
+        limits: crate::limits::RateLimits::new(&settings.rate_limit)
+            .map_err(StartupError::Invalid)?,
+        proxies: routes::client_ip::TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
+        oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,
         sessions: SessionPolicy::from_settings(&settings.jwt),
     });
     let cors_settings = settings.cors.clone();
+    let proxies = state.proxies.clone();
     let access_log_enabled =
         log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let mut server = HttpServer::new(move || {
@@ -172,8 +178,17 @@ fn run(
             })
             .wrap(Condition::new(
                 access_log_enabled,
-                Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
-                    .custom_request_replace("method", |req| req.method().to_string()),
+                // The client address as the rate limits see it (trusted proxies applied).
+                Logger::new(r#"%{client}xi "%{method}xi %U" %s %b %Dms"#)
+                    .custom_request_replace("method", |req| req.method().to_string())
+                    .custom_request_replace("client", {
+                        let proxies = proxies.clone();
+                        move |req| {
+                            proxies
+                                .client_ip(req.peer_addr().map(|a| a.ip()), req.headers())
+                                .to_string()
+                        }
+                    }),
             ))
     })
     // SIGTERM (docker stop, Kubernetes) and SIGINT stop accepting and drain what is in

@@ -40,6 +40,10 @@ pub struct AppState {
     pub oidc: OidcSettings,
     /// Off in SSO-only mode.
     pub local_login_enabled: bool,
+    pub limits: crate::limits::RateLimits,
+    /// Whose forwarding headers tell the client's address.
+    pub proxies: crate::routes::client_ip::TrustedProxies,
+    pub oidc_max_pending_states: u64,
 }
 
 impl AppState {

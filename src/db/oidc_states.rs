@@ -40,6 +40,15 @@ impl OidcState {
         Ok((deleted == 1).then_some(found))
     }
 
+    /// Sign-ins started and not yet finished or expired.
+    pub fn count_pending(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<u64> {
+        let count: i64 = oidc_states::table
+            .filter(oidc_states::expires_at.ge(now))
+            .count()
+            .get_result(conn)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
         diesel::delete(oidc_states::table.filter(oidc_states::expires_at.lt(now))).execute(conn)
     }

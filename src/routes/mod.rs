@@ -1,6 +1,7 @@
 //! HTTP routes, one file per resource. A trailing slash is optional everywhere (see
 //! `normalize`), so Django-era clients work unchanged.
 
+pub mod client_ip;
 pub mod headers;
 pub mod health;
 pub mod identities;

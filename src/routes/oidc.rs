@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::client_ip::limit_client;
 use super::json::ValidJson;
 use super::responses::{TokenPairBody, UserBody};
 use crate::auth::oidc::ProviderIdentity;
@@ -18,6 +19,7 @@ use crate::db::users::User;
 use crate::db::{self, is_unique_violation, DbConnection, TxError};
 use crate::domain::UserEmail;
 use crate::errors::{ApiError, ApiResult};
+use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,6 +65,8 @@ async fn authorize(
     path: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> ApiResult<HttpResponse> {
+    // Unauthenticated and it writes a row: limited per address, and the rows kept are capped.
+    limit_client(&state, &req, Rule::OidcAuthorizePerIp).await?;
     let provider = state.providers.get(&path)?;
     let redirect_uri = query.into_inner().redirect_uri.unwrap_or_default();
     if !state.oidc.allowed_redirect_uris.contains(&redirect_uri) {
@@ -80,7 +84,18 @@ async fn authorize(
         expires_at: now
             + Duration::seconds(i64::try_from(state.oidc.state_ttl_secs).unwrap_or(600)),
     };
-    state.db_write(move |conn, _| Ok(row.insert(conn)?)).await?;
+    state
+        .db_write(move |conn, state| {
+            if OidcState::count_pending(conn, now)? >= state.oidc_max_pending_states {
+                log::warn!(
+                    "authorize refused: {} sign-ins pending (rate_limit.oidc_max_pending_states)",
+                    state.oidc_max_pending_states
+                );
+                return Err(ApiError::overloaded());
+            }
+            Ok(row.insert(conn)?)
+        })
+        .await?;
     let wants_json = req
         .headers()
         .get(header::ACCEPT)
@@ -154,10 +169,12 @@ async fn verified_identity(
 }
 
 async fn callback(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     ValidJson(body): ValidJson<CallbackBody>,
 ) -> ApiResult<HttpResponse> {
+    limit_client(&state, &req, Rule::OidcCallbackPerIp).await?;
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (user, pair, is_new) = state
@@ -274,11 +291,13 @@ impl From<Identity> for IdentityBody {
 
 /// Attaches a provider identity to the signed-in user.
 async fn link(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
     path: web::Path<String>,
     ValidJson(body): ValidJson<CallbackBody>,
 ) -> ApiResult<HttpResponse> {
+    limit_client(&state, &req, Rule::OidcCallbackPerIp).await?;
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body).await?;
     let (linked, user) = state

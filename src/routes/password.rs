@@ -10,6 +10,7 @@ use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::domain::NewPassword;
 use crate::errors::{ApiError, ApiResult};
+use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,6 +34,11 @@ async fn change_password(
     ValidJson(body): ValidJson<PasswordBody>,
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
+    state
+        .limits
+        .check(Rule::PasswordChangePerUser, &caller.user_id)
+        .await
+        .map_err(|limited| ApiError::rate_limited(limited.retry_after))?;
     let lookup = caller.clone();
     let user = state
         .db(move |conn, state| current_user(conn, state, &lookup))

@@ -1,6 +1,7 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::client_ip::limit_client;
 use super::json::{FieldErrors, ValidJson};
 use super::responses::TokenPairBody;
 use crate::auth::sessions;
@@ -8,6 +9,7 @@ use crate::db::users::{Taken, User};
 use crate::db::{self, is_unique_violation};
 use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
+use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -95,10 +97,12 @@ pub fn taken_error(taken: Taken) -> ApiError {
 }
 
 async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
+    limit_client(&state, &req, Rule::RegisterPerIp).await?;
     let ValidRegistration { mut user, password } = validate(body)?;
     // Checked before hashing so a duplicate costs no hash; the unique index still decides races.
     let keys = (user.email_key.clone(), user.username_key.clone());

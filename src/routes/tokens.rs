@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client_ip::limit_client;
 use super::json::ValidJson;
 use super::responses::TokenPairBody;
 use crate::auth::jwt::TokenVerifier;
@@ -14,6 +15,7 @@ use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::domain::{UserEmail, Username, MAX_PASSWORD_BYTES};
 use crate::errors::{ApiError, ApiResult};
+use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,10 +72,14 @@ fn find_login_user(
 }
 
 async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
+    // Before anything is looked up or hashed: a flood from one address never reaches the
+    // hashing queue that real users wait in.
+    limit_client(&state, &req, Rule::LoginPerIp).await?;
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::validation_field(
             "email",
@@ -121,10 +127,12 @@ struct RefreshBody {
 }
 
 async fn refresh(
+    req: HttpRequest,
     state: web::Data<AppState>,
     verifier: web::Data<TokenVerifier>,
     ValidJson(body): ValidJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
+    limit_client(&state, &req, Rule::RefreshPerIp).await?;
     let claims = verifier.verify_refresh(&body.refresh, true)?;
     let pair = state
         .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.sessions, &claims))

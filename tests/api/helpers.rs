@@ -56,6 +56,34 @@ pub fn postgres_available() -> bool {
     })
 }
 
+pub fn redis_url() -> String {
+    std::env::var("AUTHD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether Redis tests can run; like `postgres_available`, with AUTHD_TEST_REQUIRE_REDIS=1.
+pub fn redis_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let ping = redis::Client::open(redis_url()).and_then(|client| {
+            let mut conn = client.get_connection_with_timeout(std::time::Duration::from_secs(2))?;
+            redis::cmd("PING").query::<String>(&mut conn)
+        });
+        match ping {
+            Ok(_) => true,
+            Err(error) => {
+                if std::env::var("AUTHD_TEST_REQUIRE_REDIS").as_deref() == Ok("1") {
+                    panic!("AUTHD_TEST_REQUIRE_REDIS=1 but Redis is unreachable: {error}");
+                }
+                eprintln!(
+                    "SKIPPING Redis tests: no server at {} ({error}); set AUTHD_TEST_REDIS_URL",
+                    redis_url()
+                );
+                false
+            }
+        }
+    })
+}
+
 /// A fresh, empty database; dropped with the value.
 pub struct TestDatabase {
     pub url: String,

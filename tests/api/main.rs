@@ -11,6 +11,7 @@ mod headers;
 mod health;
 mod interop;
 mod keys;
+mod limits;
 mod load;
 mod login;
 mod logout;

@@ -1,21 +1,31 @@
 //! Layered settings: compiled-in defaults, files per profile, `.env`, then the environment.
-//! `config/default.toml` documents every key.
+//! `config/default.toml` documents every key. The safety checks are in `safety.rs`, the abuse
+//! protection sections in `limits.rs`.
+
+mod limits;
+mod safety;
+
+pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
-const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 /// The two built-in profiles are compiled in too, so `authd` behaves the same from any
 /// working directory; files on disk still override them.
 const EMBEDDED_PROFILES: &[(&str, &str)] = &[
-    ("local", include_str!("../config/local.toml")),
-    ("production", include_str!("../config/production.toml")),
+    ("local", include_str!("../../config/local.toml")),
+    ("production", include_str!("../../config/production.toml")),
 ];
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: &[&str] = &["cors.allowed_origins", "oidc.allowed_redirect_uris"];
+const LIST_KEYS: &[&str] = &[
+    "cors.allowed_origins",
+    "oidc.allowed_redirect_uris",
+    "server.trusted_proxies",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -29,6 +39,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub local_login: LocalLoginSettings,
     pub oidc: OidcSettings,
+    pub rate_limit: RateLimitSettings,
+    pub lockout: LockoutSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +120,14 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// A request body must arrive within this many seconds of its headers.
+    pub body_timeout_secs: u64,
+    /// Open connections across all workers.
+    pub max_connections: usize,
+    /// Requests of one client address in progress at once.
+    pub max_concurrent_requests_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,95 +294,6 @@ impl Settings {
     pub fn is_production(&self) -> bool {
         self.profile != "local"
     }
-
-    /// Refuses settings that are unsafe anywhere, and in production those that are unsafe there.
-    pub fn check_safety(&self) -> Result<(), SettingsError> {
-        let mut problems = Vec::new();
-        let jwt = &self.jwt;
-        let algorithm = jwt.algorithm.as_str();
-        if !["EdDSA", "ES256", "RS256", "HS256"].contains(&algorithm) {
-            problems.push(format!(
-                "jwt.algorithm is {algorithm:?}; use EdDSA, ES256, RS256 or HS256"
-            ));
-        }
-        for origin in &self.cors.allowed_origins {
-            if origin != "*" && !is_origin(origin) {
-                problems.push(format!(
-                    "cors.allowed_origins has {origin:?}; an origin is scheme://host[:port] with no path"
-                ));
-            }
-        }
-        for (id, provider) in &self.oidc.providers {
-            if !["oidc", "apple", "github"].contains(&provider.kind.as_str()) {
-                problems.push(format!(
-                    "oidc.providers.{id}.kind is {:?}; use oidc, apple or github",
-                    provider.kind
-                ));
-            }
-            if provider.kind == "oidc" && provider.issuer.is_empty() {
-                problems.push(format!(
-                    "oidc.providers.{id}.issuer is required for kind oidc"
-                ));
-            }
-            if provider.client_id.is_empty() {
-                problems.push(format!("oidc.providers.{id}.client_id is required"));
-            }
-            if provider.kind == "github" && provider.client_secret.expose_secret().is_empty() {
-                problems.push(format!(
-                    "oidc.providers.{id}.client_secret is required for GitHub"
-                ));
-            }
-            let apple_key = !provider.private_key.expose_secret().is_empty()
-                || !provider.private_key_file.is_empty();
-            if provider.kind == "apple"
-                && (provider.team_id.is_empty() || provider.key_id.is_empty() || !apple_key)
-            {
-                problems.push(format!(
-                    "oidc.providers.{id} (apple) needs team_id, key_id and private_key or private_key_file"
-                ));
-            }
-        }
-        if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
-            problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
-        }
-        if self.is_production() {
-            let secret_len = jwt.secret.expose_secret().len();
-            if algorithm == "HS256" && secret_len < 32 {
-                problems.push(format!(
-                    "jwt.secret is {secret_len} bytes; HS256 needs at least 32 bytes of random secret"
-                ));
-            }
-            if algorithm != "HS256"
-                && jwt.private_key_file.is_empty()
-                && jwt.private_key.expose_secret().is_empty()
-            {
-                problems.push(
-                    "no signing key: set jwt.private_key_file or jwt.private_key (authd keys generate writes one)"
-                        .into(),
-                );
-            }
-            if jwt.generate_key {
-                problems
-                    .push("jwt.generate_key must be off: every instance needs the same key".into());
-            }
-            if self.cors.allowed_origins.iter().any(|o| o == "*") {
-                problems.push(
-                    "cors.allowed_origins has the wildcard \"*\"; list the SPA's origins".into(),
-                );
-            }
-            if !jwt.issuer.starts_with("https://") {
-                problems.push(format!("jwt.issuer {:?} is not an https URL", jwt.issuer));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(SettingsError::Unsafe {
-                profile: self.profile.clone(),
-                problems,
-            })
-        }
-    }
 }
 
 /// dotenvy's parse error quotes the whole line, which may be a secret (`PASSWORD x`).
@@ -376,11 +307,4 @@ fn describe_dotenv_error(error: &dotenvy::Error) -> String {
         dotenvy::Error::EnvVar(_) => "a value is not valid Unicode".to_owned(),
         other => other.to_string(),
     }
-}
-
-fn is_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
 }

@@ -1,0 +1,120 @@
+//! The settings authd refuses to start with: unsafe anywhere, or unsafe outside the developer's
+//! `local` profile.
+
+use secrecy::ExposeSecret;
+
+use super::{Settings, SettingsError};
+
+impl Settings {
+    /// Refuses settings that are unsafe anywhere, and in production those that are unsafe there.
+    pub fn check_safety(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        let jwt = &self.jwt;
+        let algorithm = jwt.algorithm.as_str();
+        if !["EdDSA", "ES256", "RS256", "HS256"].contains(&algorithm) {
+            problems.push(format!(
+                "jwt.algorithm is {algorithm:?}; use EdDSA, ES256, RS256 or HS256"
+            ));
+        }
+        for origin in &self.cors.allowed_origins {
+            if origin != "*" && !is_origin(origin) {
+                problems.push(format!(
+                    "cors.allowed_origins has {origin:?}; an origin is scheme://host[:port] with no path"
+                ));
+            }
+        }
+        for (id, provider) in &self.oidc.providers {
+            if !["oidc", "apple", "github"].contains(&provider.kind.as_str()) {
+                problems.push(format!(
+                    "oidc.providers.{id}.kind is {:?}; use oidc, apple or github",
+                    provider.kind
+                ));
+            }
+            if provider.kind == "oidc" && provider.issuer.is_empty() {
+                problems.push(format!(
+                    "oidc.providers.{id}.issuer is required for kind oidc"
+                ));
+            }
+            if provider.client_id.is_empty() {
+                problems.push(format!("oidc.providers.{id}.client_id is required"));
+            }
+            if provider.kind == "github" && provider.client_secret.expose_secret().is_empty() {
+                problems.push(format!(
+                    "oidc.providers.{id}.client_secret is required for GitHub"
+                ));
+            }
+            let apple_key = !provider.private_key.expose_secret().is_empty()
+                || !provider.private_key_file.is_empty();
+            if provider.kind == "apple"
+                && (provider.team_id.is_empty() || provider.key_id.is_empty() || !apple_key)
+            {
+                problems.push(format!(
+                    "oidc.providers.{id} (apple) needs team_id, key_id and private_key or private_key_file"
+                ));
+            }
+        }
+        if let Err(problem) =
+            crate::routes::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
+        {
+            problems.push(format!("server.trusted_proxies: {problem}"));
+        }
+        let redis_url = self.rate_limit.redis_url.expose_secret();
+        if !redis_url.is_empty()
+            && !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|scheme| redis_url.starts_with(scheme))
+        {
+            problems.push("rate_limit.redis_url must start with redis:// or rediss://".into());
+        }
+        if self.lockout.enabled && (self.lockout.max_failures == 0 || self.lockout.lock_secs == 0) {
+            problems.push("lockout.max_failures and lockout.lock_secs must be above 0".into());
+        }
+        if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
+            problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
+        }
+        if self.is_production() {
+            let secret_len = jwt.secret.expose_secret().len();
+            if algorithm == "HS256" && secret_len < 32 {
+                problems.push(format!(
+                    "jwt.secret is {secret_len} bytes; HS256 needs at least 32 bytes of random secret"
+                ));
+            }
+            if algorithm != "HS256"
+                && jwt.private_key_file.is_empty()
+                && jwt.private_key.expose_secret().is_empty()
+            {
+                problems.push(
+                    "no signing key: set jwt.private_key_file or jwt.private_key (authd keys generate writes one)"
+                        .into(),
+                );
+            }
+            if jwt.generate_key {
+                problems
+                    .push("jwt.generate_key must be off: every instance needs the same key".into());
+            }
+            if self.cors.allowed_origins.iter().any(|o| o == "*") {
+                problems.push(
+                    "cors.allowed_origins has the wildcard \"*\"; list the SPA's origins".into(),
+                );
+            }
+            if !jwt.issuer.starts_with("https://") {
+                problems.push(format!("jwt.issuer {:?} is not an https URL", jwt.issuer));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError::Unsafe {
+                profile: self.profile.clone(),
+                problems,
+            })
+        }
+    }
+}
+
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+}

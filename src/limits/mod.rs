@@ -1,0 +1,108 @@
+//! Rate limits: one GCRA quota per rule (`[rate_limit]`), counted per key (a client address or
+//! a user id). In memory by default, through `governor`; with `rate_limit.redis_url`, in Redis,
+//! so that every replica counts against the same allowance. No HTTP types here: the routes
+//! decide the key and turn `Limited` into a 429.
+
+mod memory;
+mod shared;
+
+use std::time::Duration;
+
+use crate::config::{Quota, RateLimitSettings};
+use memory::MemoryLimits;
+use shared::RedisLimits;
+
+/// What is limited. Each rule has its own quota and its own counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    LoginPerIp,
+    RegisterPerIp,
+    RefreshPerIp,
+    PasswordChangePerUser,
+    OidcAuthorizePerIp,
+    OidcCallbackPerIp,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 6] = [
+        Rule::LoginPerIp,
+        Rule::RegisterPerIp,
+        Rule::RefreshPerIp,
+        Rule::PasswordChangePerUser,
+        Rule::OidcAuthorizePerIp,
+        Rule::OidcCallbackPerIp,
+    ];
+
+    /// Its name in the configuration and in Redis keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::LoginPerIp => "login_per_ip",
+            Rule::RegisterPerIp => "register_per_ip",
+            Rule::RefreshPerIp => "refresh_per_ip",
+            Rule::PasswordChangePerUser => "password_change_per_user",
+            Rule::OidcAuthorizePerIp => "oidc_authorize_per_ip",
+            Rule::OidcCallbackPerIp => "oidc_callback_per_ip",
+        }
+    }
+
+    fn quota(self, settings: &RateLimitSettings) -> Option<Quota> {
+        match self {
+            Rule::LoginPerIp => settings.login_per_ip,
+            Rule::RegisterPerIp => settings.register_per_ip,
+            Rule::RefreshPerIp => settings.refresh_per_ip,
+            Rule::PasswordChangePerUser => settings.password_change_per_user,
+            Rule::OidcAuthorizePerIp => settings.oidc_authorize_per_ip,
+            Rule::OidcCallbackPerIp => settings.oidc_callback_per_ip,
+        }
+    }
+}
+
+/// Over the limit; the next request of this key is allowed after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: Duration,
+}
+
+pub struct RateLimits {
+    quotas: Vec<(Rule, Quota)>,
+    memory: MemoryLimits,
+    redis: Option<RedisLimits>,
+}
+
+impl RateLimits {
+    pub fn new(settings: &RateLimitSettings) -> Result<Self, String> {
+        let quotas: Vec<(Rule, Quota)> = if settings.enabled {
+            Rule::ALL
+                .iter()
+                .filter_map(|rule| Some((*rule, rule.quota(settings)?)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let redis_url = secrecy::ExposeSecret::expose_secret(&settings.redis_url);
+        let redis = if settings.enabled && !redis_url.is_empty() {
+            Some(RedisLimits::new(redis_url, &settings.redis_key_prefix)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            memory: MemoryLimits::new(&quotas),
+            quotas,
+            redis,
+        })
+    }
+
+    /// Counts one request of `key` under `rule`. Redis, when configured, decides; if it does
+    /// not answer, this process's own counts do, so the protection never simply turns off.
+    pub async fn check(&self, rule: Rule, key: &str) -> Result<(), Limited> {
+        let Some((_, quota)) = self.quotas.iter().find(|(r, _)| *r == rule) else {
+            return Ok(());
+        };
+        if let Some(redis) = &self.redis {
+            if let Some(decision) = redis.check(rule, key, *quota).await {
+                return decision;
+            }
+        }
+        self.memory.check(rule, key)
+    }
+}
