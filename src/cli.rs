@@ -264,7 +264,11 @@ fn flush_expired() -> CliResult {
     let settings = Settings::load().map_err(|e| e.to_string())?;
     let mut conn = open_connection(&settings)?;
     let (tokens, sessions) = sessions::flush_expired(&mut conn).map_err(|e| e.message)?;
+    let lockout = crate::auth::lockout::LockoutPolicy::from_settings(&settings.lockout)
+        .flush(&mut conn, db::now())
+        .map_err(|e| e.message)?;
     println!("deleted {tokens} expired blacklist row(s) and {sessions} expired session(s)");
+    println!("deleted {lockout} stale lockout row(s)");
     Ok(())
 }
 

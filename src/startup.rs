@@ -143,6 +143,7 @@ fn run(
         local_login_enabled: settings.local_login.enabled,
         limits: crate::limits::RateLimits::new(&settings.rate_limit)
             .map_err(StartupError::Invalid)?,
+        lockout: crate::auth::lockout::LockoutPolicy::from_settings(&settings.lockout),
         proxies: routes::client_ip::TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
         oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,

@@ -41,6 +41,7 @@ pub struct AppState {
     /// Off in SSO-only mode.
     pub local_login_enabled: bool,
     pub limits: crate::limits::RateLimits,
+    pub lockout: crate::auth::lockout::LockoutPolicy,
     /// Whose forwarding headers tell the client's address.
     pub proxies: crate::routes::client_ip::TrustedProxies,
     pub oidc_max_pending_states: u64,

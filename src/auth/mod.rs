@@ -4,6 +4,7 @@
 pub mod extractor;
 pub mod jwt;
 pub mod keys;
+pub mod lockout;
 pub mod oidc;
 pub mod password;
 pub mod sessions;

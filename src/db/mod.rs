@@ -3,6 +3,7 @@
 
 pub mod blacklist;
 pub mod identities;
+pub mod lockout;
 pub mod oidc_states;
 mod rotation;
 pub mod schema;

@@ -72,11 +72,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (login_key) {
+        login_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        lockouts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_sources (user_id, address) {
+        user_id -> Text,
+        address -> Text,
+        last_success_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(login_sources -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     blacklisted_tokens,
     identities,
+    login_failures,
+    login_sources,
     oidc_states,
     sessions,
     users

@@ -1,11 +1,14 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::client_ip::{client_ip, limit_key};
 use super::json::ValidJson;
 use super::me::current_user;
+use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
+use crate::db;
 use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::domain::NewPassword;
@@ -29,6 +32,7 @@ struct PasswordBody {
 /// Changes the password and ends every other session of the user; the caller's own session
 /// goes on, so the tab that made the change stays signed in.
 async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
     ValidJson(body): ValidJson<PasswordBody>,
@@ -39,10 +43,25 @@ async fn change_password(
         .check(Rule::PasswordChangePerUser, &caller.user_id)
         .await
         .map_err(|limited| ApiError::rate_limited(limited.retry_after))?;
+    // The current password is a login attempt: a stolen access token must not be a way to
+    // guess it faster than the login page allows.
+    let address = limit_key(client_ip(&state, &req));
     let lookup = caller.clone();
-    let user = state
-        .db(move |conn, state| current_user(conn, state, &lookup))
+    let checking = address.clone();
+    let (user, lock) = state
+        .db(move |conn, state| {
+            let user = current_user(conn, state, &lookup)?;
+            let key = LoginKey::user(&user.id);
+            let lock = state
+                .lockout
+                .check(conn, &key, Some(&user.id), &checking, db::now())?;
+            Ok((user, lock))
+        })
         .await?;
+    if let Err(locked) = lock {
+        return Err(ApiError::rate_limited(locked.wait(db::now())));
+    }
+    let key = LoginKey::user(&user.id);
     let personal = [
         user.email.as_str(),
         user.username.as_deref().unwrap_or_default(),
@@ -59,6 +78,13 @@ async fn change_password(
         )
         .await?;
     if !verified.matches {
+        state
+            .db_write(move |conn, state| {
+                state
+                    .lockout
+                    .record_failure(conn, &key, &address, db::now())
+            })
+            .await?;
         return Err(ApiError::validation_field(
             "currentPassword",
             "The current password is not correct.",
@@ -66,7 +92,10 @@ async fn change_password(
     }
     let hash = state.hasher.hash(new_password.into_secret()).await?;
     state
-        .db_write(move |conn, _| {
+        .db_write(move |conn, state| {
+            state
+                .lockout
+                .record_success(conn, &key, &user.id, &address, db::now())?;
             User::set_password_hash(conn, &user.id, &hash)?;
             sessions::end_all(
                 conn,

@@ -5,12 +5,14 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client_ip::limit_client;
+use super::client_ip::{limit_client, limit_key};
 use super::json::ValidJson;
 use super::responses::TokenPairBody;
 use crate::auth::jwt::TokenVerifier;
+use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
+use crate::db;
 use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::domain::{UserEmail, Username, MAX_PASSWORD_BYTES};
@@ -71,6 +73,23 @@ fn find_login_user(
     }
 }
 
+/// The key failed logins are counted under when no account has the name: the name in its
+/// stored form, so `Ann@X.io` and `ann@x.io` share one count.
+fn login_name_key(body: &LoginBody) -> String {
+    let name = body
+        .email
+        .as_deref()
+        .or(body.username.as_deref())
+        .unwrap_or_default();
+    if let Ok(email) = UserEmail::parse(name) {
+        return email.key();
+    }
+    match Username::parse(name) {
+        Ok(username) => username.key(),
+        Err(_) => name.trim().to_lowercase(),
+    }
+}
+
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -79,7 +98,7 @@ async fn login(
     state.require_local_login()?;
     // Before anything is looked up or hashed: a flood from one address never reaches the
     // hashing queue that real users wait in.
-    limit_client(&state, &req, Rule::LoginPerIp).await?;
+    let address = limit_key(limit_client(&state, &req, Rule::LoginPerIp).await?);
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::validation_field(
             "email",
@@ -90,9 +109,24 @@ async fn login(
         return Err(ApiError::invalid_credentials());
     }
     let password = SecretString::from(body.password.clone());
-    let user = state
-        .db(move |conn, _| find_login_user(conn, &body))
+    let checking = address.clone();
+    let (user, key, lock) = state
+        .db(move |conn, state| {
+            let user = find_login_user(conn, &body)?;
+            let key = match &user {
+                Some(user) => LoginKey::user(&user.id),
+                None => LoginKey::name(&login_name_key(&body)),
+            };
+            let user_id = user.as_ref().map(|u| u.id.as_str());
+            let lock = state
+                .lockout
+                .check(conn, &key, user_id, &checking, db::now())?;
+            Ok((user, key, lock))
+        })
         .await?;
+    if let Err(locked) = lock {
+        return Err(ApiError::rate_limited(locked.wait(db::now())));
+    }
     // An unknown user is still checked against a dummy hash, so both failures take as long.
     let verified = state
         .hasher
@@ -103,7 +137,15 @@ async fn login(
         .await?;
     let user = match user {
         Some(user) if verified.matches => user,
-        _ => return Err(ApiError::invalid_credentials()),
+        _ => {
+            let failed = address.clone();
+            state
+                .db_write(move |conn, state| {
+                    state.lockout.record_failure(conn, &key, &failed, db::now())
+                })
+                .await?;
+            return Err(ApiError::invalid_credentials());
+        }
     };
     if !user.is_active {
         return Err(ApiError::user_inactive());
@@ -114,6 +156,9 @@ async fn login(
                 User::set_password_hash(conn, &user.id, hash)?;
                 log::info!("upgraded the password hash of user {}", user.id);
             }
+            state
+                .lockout
+                .record_success(conn, &key, &user.id, &address, db::now())?;
             let pair = sessions::start(conn, &state.issuer, &user)?;
             Ok((user, pair))
         })

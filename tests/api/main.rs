@@ -13,6 +13,7 @@ mod interop;
 mod keys;
 mod limits;
 mod load;
+mod lockout;
 mod login;
 mod logout;
 mod me;

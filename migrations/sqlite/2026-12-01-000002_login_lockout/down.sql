@@ -1,0 +1,2 @@
+DROP TABLE login_sources;
+DROP TABLE login_failures;
