@@ -95,6 +95,25 @@ fn tune_allocator() {
     }
 }
 
+/// Every connection is a file. The usual soft limit (1,024) is reached by a thousand idle or
+/// slow connections, after which every new one is refused; the hard limit is usually far
+/// higher and a server may take all of it (as nginx's worker_rlimit_nofile does).
+fn raise_open_file_limit() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 pub fn run() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
@@ -137,6 +156,7 @@ pub fn run() -> ExitCode {
 type CliResult = Result<(), String>;
 
 fn serve() -> CliResult {
+    raise_open_file_limit();
     let settings = Settings::load().map_err(|e| e.to_string())?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| e.to_string())?;

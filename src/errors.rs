@@ -94,6 +94,15 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive within `server.body_timeout_secs`.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "The request body did not arrive in time.",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -270,6 +279,10 @@ impl ResponseError for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still be on its way; the connection cannot be reused.
+            response.force_close();
         }
         if let Some(secs) = self.details.get("retryAfter").and_then(Value::as_u64) {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));

@@ -67,7 +67,7 @@ mod tests {
             trusted_proxies: vec![],
             body_timeout_secs: 10,
             max_connections: 1000,
-            max_concurrent_requests_per_ip: 32,
+            max_concurrent_requests_per_ip: 64,
         }
     }
 

@@ -147,6 +147,12 @@ fn run(
         proxies: routes::client_ip::TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
         oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,
+        body_timeout: Duration::from_secs(settings.server.body_timeout_secs.max(1)),
+        in_flight: (settings.server.max_concurrent_requests_per_ip > 0).then(|| {
+            std::sync::Arc::new(routes::client_ip::InFlight::new(
+                settings.server.max_concurrent_requests_per_ip,
+            ))
+        }),
         sessions: SessionPolicy::from_settings(&settings.jwt),
     });
     let cors_settings = settings.cors.clone();
@@ -164,6 +170,9 @@ fn run(
                 routes::normalize::normalize_path(&mut req);
                 routes.call(req)
             })
+            .wrap(actix_web::middleware::from_fn(
+                routes::client_ip::cap_in_flight,
+            ))
             .wrap(cors(&cors_settings))
             .wrap(ErrorHandlers::new().default_handler(crate::errors::standardise_error_body))
             // The path without the query string: nothing secret travels in authd's URLs, but
@@ -195,9 +204,14 @@ fn run(
     // SIGTERM (docker stop, Kubernetes) and SIGINT stop accepting and drain what is in
     // flight for up to this long; actix-server installs the signal handlers.
     .shutdown_timeout(settings.server.shutdown_timeout_secs);
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
+    let workers = if settings.server.workers > 0 {
+        settings.server.workers
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
+    server = server
+        .workers(workers)
+        .max_connections((settings.server.max_connections / workers).max(1));
     Ok(server
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -45,6 +45,10 @@ pub struct AppState {
     /// Whose forwarding headers tell the client's address.
     pub proxies: crate::routes::client_ip::TrustedProxies,
     pub oidc_max_pending_states: u64,
+    /// Requests in progress per client address; `None` when not capped.
+    pub in_flight: Option<std::sync::Arc<crate::routes::client_ip::InFlight>>,
+    /// How long a request body may take to arrive (`server.body_timeout_secs`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {

@@ -13,6 +13,83 @@ use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
 use crate::state::AppState;
 
+/// Requests of each client address in progress, capped (`server.max_concurrent_requests_per_ip`)
+/// so that one client holding many slow requests open (a slowloris) cannot take every
+/// connection and file the server has.
+pub struct InFlight {
+    per_client: dashmap::DashMap<String, usize>,
+    max: usize,
+}
+
+impl InFlight {
+    pub fn new(max: usize) -> Self {
+        Self {
+            per_client: dashmap::DashMap::new(),
+            max,
+        }
+    }
+
+    /// A place for one more request of `client`, given back when the guard drops; `None` when
+    /// the client already has `max` in progress.
+    pub fn enter(self: &std::sync::Arc<Self>, client: String) -> Option<InFlightGuard> {
+        let mut count = self.per_client.entry(client.clone()).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        drop(count);
+        Some(InFlightGuard {
+            in_flight: self.clone(),
+            client,
+        })
+    }
+}
+
+pub struct InFlightGuard {
+    in_flight: std::sync::Arc<InFlight>,
+    client: String,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.in_flight
+            .per_client
+            .remove_if_mut(&self.client, |_, count| {
+                *count -= 1;
+                *count == 0
+            });
+    }
+}
+
+/// Middleware: refuses a request at once (429, before its body is read) when its client
+/// already has the maximum number of requests in progress.
+pub async fn cap_in_flight(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<actix_web::web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    };
+    let Some(in_flight) = &state.in_flight else {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    };
+    let client = limit_key(
+        state
+            .proxies
+            .client_ip(req.peer_addr().map(|a| a.ip()), req.headers()),
+    );
+    let Some(_guard) = in_flight.enter(client) else {
+        let refused = ApiError::rate_limited(std::time::Duration::from_secs(1));
+        let mut response = actix_web::ResponseError::error_response(&refused);
+        // Its body is not read: the connection cannot be reused.
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        return Ok(req.into_response(response).map_into_right_body());
+    };
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
 /// The client's address for this request.
 pub fn client_ip(state: &AppState, req: &HttpRequest) -> IpAddr {
     state

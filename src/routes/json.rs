@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use crate::errors::ApiError;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct ValidJson<T>(pub T);
 
@@ -25,9 +26,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let body = web::Json::<StrictValue>::from_request(req, payload);
+        // A client that trickles its body (slowloris) holds the connection only this long.
+        let timeout = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         Box::pin(async move {
-            let StrictValue(value) = body
+            let StrictValue(value) = actix_web::rt::time::timeout(timeout, body)
                 .await
+                .map_err(|_| ApiError::request_timeout())?
                 .map_err(|e| json_payload_error(e.as_error()))?
                 .into_inner();
             if !value.is_object() {

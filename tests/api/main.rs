@@ -24,5 +24,6 @@ mod process;
 mod refresh;
 mod register;
 mod replicas;
+mod slow;
 mod standin;
 mod tokens;
