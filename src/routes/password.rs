@@ -11,7 +11,6 @@ use crate::auth::AuthenticatedUser;
 use crate::db;
 use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
-use crate::domain::NewPassword;
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
@@ -62,13 +61,16 @@ async fn change_password(
         return Err(ApiError::rate_limited(locked.wait(db::now())));
     }
     let key = LoginKey::user(&user.id);
-    let personal = [
-        user.email.as_str(),
-        user.username.as_deref().unwrap_or_default(),
-        user.first_name.as_str(),
-        user.last_name.as_str(),
+    let personal = vec![
+        user.email.clone(),
+        user.username.clone().unwrap_or_default(),
+        user.first_name.clone(),
+        user.last_name.clone(),
     ];
-    let new_password = NewPassword::parse(&body.new_password, &personal)
+    let new_password = state
+        .hasher
+        .check_new_password(body.new_password, personal)
+        .await?
         .map_err(|problems| ApiError::validation_problems("newPassword", problems))?;
     let verified = state
         .hasher

@@ -37,7 +37,13 @@ struct ValidRegistration {
     password: NewPassword,
 }
 
-fn validate(body: RegisterBody) -> Result<ValidRegistration, ApiError> {
+/// The password policy runs last, on the blocking pool under a hashing permit
+/// (`PasswordHasher::check_new_password`): its strength estimate is CPU work an attacker can
+/// make expensive, and it must never run on the workers that answer other requests.
+async fn validate(
+    body: RegisterBody,
+    hasher: &crate::auth::password::PasswordHasher,
+) -> Result<ValidRegistration, ApiError> {
     let mut errors = FieldErrors::default();
     let email = errors.check("email", UserEmail::parse(&body.email));
     let username = match body.username.as_deref().map(str::trim) {
@@ -57,8 +63,9 @@ fn validate(body: RegisterBody) -> Result<ValidRegistration, ApiError> {
     .into_iter()
     .flatten()
     .collect();
-    let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
-    let password = NewPassword::parse(&body.password, &personal)
+    let password = hasher
+        .check_new_password(body.password, personal)
+        .await?
         .map_err(|problems| errors.add("password", problems))
         .ok();
     errors.into_result()?;
@@ -103,7 +110,7 @@ async fn register(
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
     limit_client(&state, &req, Rule::RegisterPerIp).await?;
-    let ValidRegistration { mut user, password } = validate(body)?;
+    let ValidRegistration { mut user, password } = validate(body, &state.hasher).await?;
     // Checked before hashing so a duplicate costs no hash; the unique index still decides races.
     let keys = (user.email_key.clone(), user.username_key.clone());
     if let Some(taken) = state

@@ -95,3 +95,55 @@ async fn slow_bodies_are_cut_off_and_other_clients_are_served() {
         .unwrap();
     expect_status(login, StatusCode::OK).await;
 }
+
+/// A password made to be expensive for the strength estimate (ambiguous l33t characters).
+fn crafted_password(seed: u64) -> String {
+    let chars = ['1', '|', '!', 'l'];
+    let mut state = seed | 1;
+    (0..256)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chars[(state % 4) as usize]
+        })
+        .collect()
+}
+
+/// The strength estimate runs off the workers that answer requests, on a bounded prefix: crafted
+/// registrations in flight do not hold up anyone else, `/healthz` included.
+#[tokio::test]
+async fn crafted_passwords_do_not_stall_other_routes() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limit.register_per_ip = None;
+    })
+    .await
+    else {
+        return;
+    };
+    let bodies: Vec<_> = (0..8)
+        .map(|i| json!({ "email": unique_email(), "password": crafted_password(i + 1) }))
+        .collect();
+    let registrations = bodies
+        .iter()
+        .map(|body| app.post("/api/auth/register", body));
+    let health = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.client
+            .get(app.url("/healthz"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+    };
+    let (answers, health) = futures::join!(futures::future::join_all(registrations), health);
+    let health = health.expect("/healthz did not answer within 1 s during the registrations");
+    assert_eq!(health.status(), StatusCode::OK);
+    for answer in answers {
+        // Weak (400) or accepted (201): what matters is that each got its answer.
+        assert!(
+            [StatusCode::BAD_REQUEST, StatusCode::CREATED].contains(&answer.status()),
+            "{}",
+            answer.status()
+        );
+    }
+}

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use self::memory::MemoryPool;
 pub use self::memory::WorkingMemory;
 use crate::config::PasswordSettings;
+use crate::domain::NewPassword;
 use crate::errors::{ApiError, ApiResult};
 
 /// The outcome of checking a password against a stored hash.
@@ -106,6 +107,21 @@ impl PasswordHasher {
             hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
         };
         Ok(hash.to_string())
+    }
+
+    /// The password policy (`NewPassword::parse`), under a permit on the blocking pool like a
+    /// hash: its strength estimate costs milliseconds of CPU that a crafted password can make
+    /// many more, and a few of those on the async workers would stall every route.
+    pub async fn check_new_password(
+        &self,
+        raw: String,
+        personal: Vec<String>,
+    ) -> ApiResult<Result<NewPassword, Vec<String>>> {
+        self.run_limited(move |_, _| {
+            let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+            Ok(NewPassword::parse(&raw, &personal))
+        })
+        .await
     }
 
     pub async fn hash(&self, password: SecretString) -> ApiResult<String> {
