@@ -1,14 +1,20 @@
 use std::str::FromStr;
 
-/// A syntactically valid email. The domain is lower-cased (it is case-insensitive); the local
-/// part keeps its case for display, and `key()` is the fully lower-cased form used for
-/// uniqueness and look-up, so `Ann@x.io` and `ann@X.IO` are the same account.
+/// A syntactically valid email, in NFKC (so a lookalike such as the Kelvin sign in
+/// `\u{212A}ate@x.io` is stored as the `Kate@x.io` it reads as). The domain is lower-cased (it
+/// is case-insensitive); the local part keeps its case for display, and `key()` is the fully
+/// lower-cased form used for uniqueness and look-up, so `Ann@x.io` and `ann@X.IO` are the same
+/// account. Invisible and bidirectional-control characters are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserEmail(String);
 
 impl UserEmail {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
+        let normalised = super::text::nfkc(raw);
+        let trimmed = normalised.trim();
+        if super::text::has_invisible_or_bidi(trimmed) {
+            return Err("Enter a valid email address.".into());
+        }
         if trimmed.is_empty() {
             return Err("This field may not be blank.".into());
         }
@@ -50,6 +56,17 @@ mod tests {
         let email = UserEmail::parse(" Ann.Lee@Example.COM ").unwrap();
         assert_eq!(email.as_str(), "Ann.Lee@example.com");
         assert_eq!(email.key(), "ann.lee@example.com");
+    }
+
+    #[test]
+    fn lookalikes_are_stored_as_they_read() {
+        let kelvin = UserEmail::parse("\u{212A}ate@Example.com").unwrap();
+        assert_eq!(kelvin.as_str(), "Kate@example.com");
+        assert_eq!(
+            kelvin.key(),
+            UserEmail::parse("kate@example.com").unwrap().key()
+        );
+        assert!(UserEmail::parse("ann\u{200B}@example.com").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod email;
 mod password;
 mod profile;
+mod text;
 
 pub use email::UserEmail;
 pub use password::{NewPassword, MAX_PASSWORD_BYTES};

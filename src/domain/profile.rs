@@ -1,10 +1,12 @@
-/// Django's username rule: 1-150 characters of letters, digits and `@ . + - _`.
+/// Django's username rule: 1-150 characters of letters, digits and `@ . + - _`, in NFKC so
+/// that `ａｎｎ` (fullwidth) is `ann` (letters and digits exclude invisible characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let value = raw.trim();
+        let normalised = super::text::nfkc(raw);
+        let value = normalised.trim();
         if value.is_empty() {
             return Err("This field may not be blank.".into());
         }
@@ -30,18 +32,23 @@ impl Username {
     }
 }
 
-/// A first or last name: up to 150 characters, no control characters; may be empty.
+/// A first or last name in NFC: up to 150 characters, no control, invisible or
+/// bidirectional-control characters; may be empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let value = raw.trim();
+        let normalised = super::text::nfc(raw);
+        let value = normalised.trim();
         if value.chars().count() > 150 {
             return Err("Enter at most 150 characters.".into());
         }
         if value.chars().any(char::is_control) {
             return Err("Control characters are not allowed.".into());
+        }
+        if super::text::has_invisible_or_bidi(value) {
+            return Err("Invisible and text-direction characters are not allowed.".into());
         }
         Ok(Self(value.to_owned()))
     }
@@ -87,6 +94,9 @@ mod tests {
         assert!(Username::parse("ann lee").is_err());
         assert!(Username::parse("").is_err());
         assert!(Username::parse(&"a".repeat(151)).is_err());
+        assert_eq!(Username::parse("ａｎｎ").unwrap().as_str(), "ann");
+        assert!(Username::parse("ann\u{200D}").is_err());
+        assert!(PersonName::parse("Ann\u{202E}").is_err());
     }
 
     #[test]

@@ -151,7 +151,60 @@ async fn password_policy_matches_djangos_validators(backend: Backend) {
     expect_error(response, StatusCode::BAD_REQUEST, "validation_error").await;
 }
 
+/// One canonical form for identities: a lookalike address is stored as the address it reads
+/// as (so it neither logs in as nor squats someone else's), a fullwidth username is the plain
+/// one, and invisible or text-direction characters are refused in names.
+async fn identities_are_stored_in_one_unicode_form(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let kelvin = format!("\u{212A}ate{tag}@example.com");
+    let body = expect_status(
+        app.post(
+            "/api/auth/register",
+            &json!({ "email": kelvin, "password": PASSWORD, "username": format!("ａｎｎ{tag}") }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(body["user"]["email"], format!("Kate{tag}@example.com"));
+    assert_eq!(body["user"]["username"], format!("ann{tag}"));
+    let plain = app
+        .post(
+            "/api/auth/register",
+            &json!({ "email": format!("kate{tag}@example.com"), "password": PASSWORD }),
+        )
+        .await;
+    expect_error(plain, StatusCode::CONFLICT, "email_taken").await;
+    let same_name = app
+        .post(
+            "/api/auth/register",
+            &json!({ "email": unique_email(), "password": PASSWORD, "username": format!("ANN{tag}") }),
+        )
+        .await;
+    expect_error(same_name, StatusCode::CONFLICT, "username_taken").await;
+    expect_status(
+        app.login(&format!("kate{tag}@example.com"), PASSWORD).await,
+        StatusCode::OK,
+    )
+    .await;
+    for (field, value) in [
+        ("firstName", "Ann\u{202E}eeL"),
+        ("lastName", "Lee\u{200B}"),
+        ("username", "admin\u{200B}"),
+    ] {
+        let mut body = json!({ "email": unique_email(), "password": PASSWORD });
+        body[field] = json!(value);
+        let refused = app.post("/api/auth/register", &body).await;
+        let body = expect_error(refused, StatusCode::BAD_REQUEST, "validation_error").await;
+        assert!(body["details"][field].is_array(), "{body}");
+    }
+}
+
 crate::on_both_backends!(
+    identities_are_stored_in_one_unicode_form,
     register_returns_a_pair_and_the_user,
     emails_are_unique_regardless_of_case,
     usernames_are_unique,
