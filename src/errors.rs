@@ -291,17 +291,17 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The one mapping of storage errors to answers, by kind: the database being unable to work
+/// now is a 503 the client may retry; anything else reaching here is a bug (a missing row that
+/// should exist, a constraint no route expected) and a 500, never a 404 "unknown path".
+/// Routes map the errors they expect (unique violations) themselves, by field.
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match error {
-            Error::NotFound => Self::not_found(),
-            Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ) => Self::database_unavailable(),
-            other => Self::internal(format!("database: {other}")),
+        if crate::db::is_unavailable(&error) {
+            log::warn!("database unavailable: {error}");
+            return Self::database_unavailable();
         }
+        Self::internal(format!("database: {error}"))
     }
 }
 
@@ -444,5 +444,18 @@ impl ApiError {
             "local_login_disabled",
             "Password sign-in is turned off here; sign in with an identity provider.",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row that should exist and does not is a bug of ours, not an unknown path.
+    #[test]
+    fn a_missing_row_is_not_a_404() {
+        let error = ApiError::from(diesel::result::Error::NotFound);
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.code, "internal_error");
     }
 }

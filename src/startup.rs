@@ -130,6 +130,7 @@ fn run(
     let state = web::Data::new(AppState {
         db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
         db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
+        db_health: Default::default(),
         write_turn: sqlite.then(|| tokio::sync::Semaphore::new(1)),
         inline_reads: sqlite,
         pool,

@@ -2,6 +2,7 @@
 //! embedded migrations of each backend.
 
 pub mod blacklist;
+pub mod health;
 pub mod identities;
 pub mod lockout;
 pub mod oidc_states;
@@ -282,6 +283,79 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
+/// Which uniqueness a violation was about, so that each race gets its own answer (an email
+/// taken by a concurrent sign-up is not an identity linked elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    Email,
+    Username,
+    Identity,
+    Other,
+}
+
+/// The field of a unique violation, from PostgreSQL's constraint name (`users_email_key_key`)
+/// or SQLite's message (`UNIQUE constraint failed: users.email_key`); `None` for other errors.
+pub fn unique_violation(error: &diesel::result::Error) -> Option<UniqueField> {
+    let diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::UniqueViolation,
+        info,
+    ) = error
+    else {
+        return None;
+    };
+    let described = format!(
+        "{} {}",
+        info.constraint_name().unwrap_or_default(),
+        info.message()
+    );
+    Some(if described.contains("email_key") {
+        UniqueField::Email
+    } else if described.contains("username_key") {
+        UniqueField::Username
+    } else if described.contains("identities") {
+        UniqueField::Identity
+    } else {
+        UniqueField::Other
+    })
+}
+
+/// Errors that say the database cannot take writes (or any work) right now, rather than that
+/// the request is wrong: full disk, read-only file or server (a replica after a fail-over),
+/// a lock held past the busy timeout, serialization failures and deadlocks, a server shutting
+/// down. The client should retry: 503 with `Retry-After`.
+pub fn is_unavailable(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let Error::DatabaseError(kind, info) = error else {
+        return false;
+    };
+    if matches!(
+        kind,
+        DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ReadOnlyTransaction
+    ) {
+        return true;
+    }
+    let message = info.message();
+    [
+        // SQLite
+        "database or disk is full",
+        "attempt to write a readonly database",
+        "database is locked",
+        "disk I/O error",
+        // PostgreSQL
+        "deadlock detected",
+        "read-only transaction",
+        "the database system is",
+        "terminating connection",
+        "could not extend file",
+        "No space left on device",
+    ]
+    .iter()
+    .any(|known| message.contains(known))
+}
+
 /// The error of a transaction whose body speaks `ApiError` but must also carry diesel's
 /// errors back to `Connection::transaction` (which needs `From<diesel::result::Error>`).
 #[derive(Debug)]
@@ -303,14 +377,16 @@ impl From<crate::errors::ApiError> for TxError {
 }
 
 impl TxError {
-    /// A unique violation becomes `on_conflict()`; other database errors the usual mapping.
+    /// A unique violation becomes `on_conflict(field)`; other database errors the usual mapping.
     pub fn into_api(
         self,
-        on_conflict: impl FnOnce() -> crate::errors::ApiError,
+        on_conflict: impl FnOnce(UniqueField) -> crate::errors::ApiError,
     ) -> crate::errors::ApiError {
         match self {
-            TxError::Db(error) if is_unique_violation(&error) => on_conflict(),
-            TxError::Db(error) => error.into(),
+            TxError::Db(error) => match unique_violation(&error) {
+                Some(field) => on_conflict(field),
+                None => error.into(),
+            },
             TxError::Api(error) => error,
         }
     }

@@ -16,7 +16,7 @@ use crate::auth::{sessions, AuthenticatedUser};
 use crate::db::identities::Identity;
 use crate::db::oidc_states::OidcState;
 use crate::db::users::User;
-use crate::db::{self, is_unique_violation, DbConnection, TxError};
+use crate::db::{self, is_unique_violation, DbConnection, TxError, UniqueField};
 use crate::domain::UserEmail;
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
@@ -186,7 +186,13 @@ async fn callback(
                 let pair = sessions::start(conn, &state.issuer, &user)?;
                 Ok((user, pair, is_new))
             })
-            .map_err(|error: TxError| error.into_api(ApiError::identity_taken))
+            .map_err(|error: TxError| {
+                error.into_api(|field| match field {
+                    // A concurrent sign-up (or another provider's first sign-in) took the email.
+                    UniqueField::Email => ApiError::account_exists(),
+                    _ => ApiError::identity_taken(),
+                })
+            })
         })
         .await?;
     let mut body =

@@ -269,6 +269,14 @@ impl TestApp {
         expect_status(response, StatusCode::OK).await
     }
 
+    pub async fn get_ok_response(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
