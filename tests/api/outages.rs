@@ -206,3 +206,57 @@ async fn unique_violations_name_their_field(backend: Backend) {
 }
 
 crate::on_both_backends!(unique_violations_name_their_field);
+
+/// A provider that accepts connections and never answers: concurrent sign-ins share one fetch
+/// and its one timeout, and the failure is remembered briefly, so the next sign-in fails at
+/// once instead of waiting again.
+#[tokio::test]
+async fn a_hanging_provider_costs_one_timeout_not_one_per_request() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.oidc.http_timeout_secs = 1;
+        s.oidc.providers.insert(
+            "hangs".into(),
+            crate::oidc::provider("oidc", &issuer, "Hangs"),
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    let authorize = || {
+        app.client
+            .get(app.url("/api/auth/oidc/hangs/authorize"))
+            .query(&[("redirect_uri", crate::oidc::REDIRECT_URI)])
+            .send()
+    };
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..6).map(|_| authorize())).await;
+    let took = started.elapsed();
+    for answer in answers {
+        expect_error(
+            answer.unwrap(),
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+        )
+        .await;
+    }
+    assert!(
+        took < Duration::from_millis(2500),
+        "6 sign-ins took {took:?}: each waited for its own 1 s timeout"
+    );
+    let started = Instant::now();
+    let again = authorize().await.unwrap();
+    expect_error(again, StatusCode::BAD_GATEWAY, "provider_unavailable").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the failure was not remembered"
+    );
+}

@@ -3,18 +3,24 @@
 //! rejects Microsoft's multi-tenant documents whose issuer is a `{tenantid}` template.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
 
 use crate::errors::{ApiError, ApiResult};
 
+/// How long a failed fetch is remembered: requests in that time fail at once with the same
+/// error instead of each waiting out the HTTP timeout against a provider that is down.
+const FAILURE_TTL: Duration = Duration::from_secs(5);
+
+/// One provider's metadata and keys. Concurrent requests share one in-flight fetch (moka's
+/// `try_get_with`), so a slow provider costs one timeout, not one per waiting request, and no
+/// lock is held while fetching; failures are cached briefly.
 pub struct MetadataCache {
     issuer: String,
-    ttl: Duration,
-    cached: Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>,
+    fetched: moka::future::Cache<(), Arc<CoreProviderMetadata>>,
+    failed: moka::future::Cache<(), ApiError>,
 }
 
 /// The placeholder Microsoft puts in the issuer of its multi-tenant endpoints.
@@ -24,33 +30,50 @@ impl MetadataCache {
     pub fn new(issuer: &str, ttl: Duration) -> Self {
         Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
-            ttl,
-            cached: Mutex::new(None),
+            fetched: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(ttl)
+                .build(),
+            failed: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(FAILURE_TTL)
+                .build(),
         }
     }
 
-    /// The metadata with its key set; `refetch_keys` fetches the key set again (once, after
-    /// an ID token named a key the cached set does not have).
+    /// The metadata with its key set; `refetch_keys` fetches both again (once, after an ID
+    /// token named a key the cached set does not have: the provider rotated its keys).
     pub async fn get(
         &self,
         http: &reqwest::Client,
         refetch_keys: bool,
     ) -> ApiResult<Arc<CoreProviderMetadata>> {
-        let mut cached = self.cached.lock().await;
-        if let Some((fetched_at, metadata)) = cached.as_ref() {
-            if fetched_at.elapsed() < self.ttl && !refetch_keys {
-                return Ok(metadata.clone());
+        if refetch_keys {
+            self.fetched.invalidate(&()).await;
+        } else if let Some(metadata) = self.fetched.get(&()).await {
+            return Ok(metadata);
+        }
+        if let Some(error) = self.failed.get(&()).await {
+            return Err(error);
+        }
+        let fetched = self
+            .fetched
+            .try_get_with((), async {
+                let metadata = self.discover(http).await?;
+                let keys: CoreJsonWebKeySet =
+                    fetch_json(http, metadata.jwks_uri().url().as_str(), "key set").await?;
+                Ok::<_, ApiError>(Arc::new(metadata.set_jwks(keys)))
+            })
+            .await;
+        match fetched {
+            Ok(metadata) => Ok(metadata),
+            Err(error) => {
+                // Those already waiting got it too; the next ones get it from `failed`.
+                let error = (*error).clone();
+                self.failed.insert((), error.clone()).await;
+                Err(error)
             }
         }
-        let metadata = match (cached.as_ref(), refetch_keys) {
-            (Some((_, metadata)), true) => (**metadata).clone(),
-            _ => self.discover(http).await?,
-        };
-        let keys: CoreJsonWebKeySet =
-            fetch_json(http, metadata.jwks_uri().url().as_str(), "key set").await?;
-        let metadata = Arc::new(metadata.set_jwks(keys));
-        *cached = Some((Instant::now(), metadata.clone()));
-        Ok(metadata)
     }
 
     async fn discover(&self, http: &reqwest::Client) -> ApiResult<CoreProviderMetadata> {
