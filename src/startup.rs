@@ -124,6 +124,11 @@ fn run(
         names.dedup();
         names
     };
+    if settings.oidc.allow_unbound_flows {
+        log::warn!(
+            "oidc.allow_unbound_flows is on: provider sign-ins are open to login and link CSRF"
+        );
+    }
     let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
     hasher.warm_up();
     let sqlite = matches!(target, DbTarget::Sqlite(_));

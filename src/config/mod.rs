@@ -52,6 +52,8 @@ pub struct LocalLoginSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OidcSettings {
     pub allowed_redirect_uris: Vec<String>,
+    /// Compatibility: flows not bound to the browser (and links not bound to the user).
+    pub allow_unbound_flows: bool,
     pub link_verified_email: bool,
     pub state_ttl_secs: u64,
     pub http_timeout_secs: u64,

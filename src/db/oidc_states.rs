@@ -16,6 +16,10 @@ pub struct OidcState {
     pub redirect_uri: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// S256 of the secret the browser that started the sign-in keeps.
+    pub browser_challenge: Option<String>,
+    /// For linking: the user who started it.
+    pub link_user_id: Option<String>,
 }
 
 impl OidcState {

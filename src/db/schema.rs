@@ -69,6 +69,8 @@ diesel::table! {
         redirect_uri -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        browser_challenge -> Nullable<Text>,
+        link_user_id -> Nullable<Text>,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Provider sign-in: list the providers, start at a provider, finish with a token pair.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Duration;
 use diesel::Connection;
 use secrecy::ExposeSecret;
@@ -11,7 +11,7 @@ use serde_json::json;
 use super::client_ip::limit_client;
 use super::json::ValidJson;
 use super::responses::{TokenPairBody, UserBody};
-use crate::auth::oidc::ProviderIdentity;
+use crate::auth::oidc::{binding, ProviderIdentity};
 use crate::auth::{sessions, AuthenticatedUser};
 use crate::db::identities::Identity;
 use crate::db::oidc_states::OidcState;
@@ -55,6 +55,9 @@ async fn providers(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Deserialize)]
 struct AuthorizeQuery {
     redirect_uri: Option<String>,
+    /// S256 of a secret the SPA keeps (`binding.rs`); required unless `allow_unbound_flows`.
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 /// 302 to the provider (or 200 `{"url"}` for `Accept: application/json`). The redirect URI
@@ -68,10 +71,29 @@ async fn authorize(
     // Unauthenticated and it writes a row: limited per address, and the rows kept are capped.
     limit_client(&state, &req, Rule::OidcAuthorizePerIp).await?;
     let provider = state.providers.get(&path)?;
-    let redirect_uri = query.into_inner().redirect_uri.unwrap_or_default();
+    let query = query.into_inner();
+    let redirect_uri = query.redirect_uri.unwrap_or_default();
     if !state.oidc.allowed_redirect_uris.contains(&redirect_uri) {
         return Err(ApiError::invalid_redirect_uri());
     }
+    let browser_challenge = match query.code_challenge {
+        Some(challenge) => Some(
+            binding::parse_challenge(&challenge, query.code_challenge_method.as_deref())
+                .map_err(|problem| ApiError::validation_field("code_challenge", problem))?,
+        ),
+        None if state.oidc.allow_unbound_flows => None,
+        None => {
+            return Err(ApiError::validation_field(
+                "code_challenge",
+                "Send code_challenge (S256 of a secret this browser keeps) and code_challenge_method=S256.",
+            ))
+        }
+    };
+    // With a bearer token this starts a link, which only that user can complete.
+    let linker = match req.headers().contains_key(header::AUTHORIZATION) {
+        true => Some(AuthenticatedUser::extract(&req).await?),
+        false => None,
+    };
     let request = state.providers.authorize(provider, &redirect_uri).await?;
     let now = db::now();
     let row = OidcState {
@@ -83,9 +105,14 @@ async fn authorize(
         created_at: now,
         expires_at: now
             + Duration::seconds(i64::try_from(state.oidc.state_ttl_secs).unwrap_or(600)),
+        browser_challenge,
+        link_user_id: linker.as_ref().map(|caller| caller.user_id.clone()),
     };
     state
         .db_write(move |conn, state| {
+            if let Some(caller) = &linker {
+                super::me::current_user(conn, state, caller)?;
+            }
             if OidcState::count_pending(conn, now)? >= state.oidc_max_pending_states {
                 log::warn!(
                     "authorize refused: {} sign-ins pending (rate_limit.oidc_max_pending_states)",
@@ -119,6 +146,9 @@ struct CallbackBody {
     /// by Apple on the first sign-in only and never in the ID token. A JSON string or object.
     #[serde(default)]
     user: Option<serde_json::Value>,
+    /// The secret whose S256 the browser sent to authorize.
+    #[serde(default)]
+    code_verifier: Option<String>,
 }
 
 /// The name in Apple's `user` field: `{"name": {"firstName": ..., "lastName": ...}}`.
@@ -144,6 +174,7 @@ async fn verified_identity(
     state: &web::Data<AppState>,
     provider_id: &str,
     body: CallbackBody,
+    flow: binding::Flow<'_>,
 ) -> ApiResult<ProviderIdentity> {
     let provider = state.providers.get(provider_id)?;
     let key = body.state;
@@ -153,6 +184,15 @@ async fn verified_identity(
         .await?
         .filter(|s| s.provider == provider.id && s.expires_at > db::now())
         .ok_or_else(ApiError::invalid_state)?;
+    if let Some(reason) = binding::refusal(
+        stored.browser_challenge.as_deref(),
+        stored.link_user_id.as_deref(),
+        body.code_verifier.as_deref(),
+        flow,
+        state.oidc.allow_unbound_flows,
+    ) {
+        return Err(ApiError::invalid_state().with_reason(reason));
+    }
     let mut identity = state
         .providers
         .exchange(
@@ -176,7 +216,7 @@ async fn callback(
 ) -> ApiResult<HttpResponse> {
     limit_client(&state, &req, Rule::OidcCallbackPerIp).await?;
     let provider_id = path.into_inner();
-    let identity = verified_identity(&state, &provider_id, body).await?;
+    let identity = verified_identity(&state, &provider_id, body, binding::Flow::SignIn).await?;
     let (user, pair, is_new) = state
         .db_write(move |conn, state| {
             // User, identity and session are written together or not at all; a concurrent
@@ -305,7 +345,10 @@ async fn link(
 ) -> ApiResult<HttpResponse> {
     limit_client(&state, &req, Rule::OidcCallbackPerIp).await?;
     let provider_id = path.into_inner();
-    let identity = verified_identity(&state, &provider_id, body).await?;
+    let flow = binding::Flow::Link {
+        user_id: &caller.user_id,
+    };
+    let identity = verified_identity(&state, &provider_id, body, flow).await?;
     let (linked, user) = state
         .db_write(move |conn, state| {
             let user = super::me::current_user(conn, state, &caller)?;

@@ -145,7 +145,11 @@ async fn sign_in_through_a_certified_openid_provider() {
     let authorize = app
         .client
         .get(app.url("/api/auth/oidc/certified/authorize"))
-        .query(&[("redirect_uri", REDIRECT_URI)])
+        .query(&[
+            ("redirect_uri", REDIRECT_URI),
+            ("code_challenge", crate::oidc::BROWSER_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
         .send()
         .await
         .unwrap();
@@ -163,7 +167,11 @@ async fn sign_in_through_a_certified_openid_provider() {
     let callback = app
         .post(
             "/api/auth/oidc/certified/callback",
-            &json!({ "code": params["code"], "state": params["state"] }),
+            &json!({
+                "code": params["code"],
+                "state": params["state"],
+                "code_verifier": crate::oidc::BROWSER_VERIFIER,
+            }),
         )
         .await;
     let body = expect_status(callback, StatusCode::OK).await;

@@ -279,7 +279,7 @@ async fn pending_sign_ins_are_capped() {
     let refused = app
         .client
         .get(app.url("/api/auth/oidc/acme/authorize"))
-        .query(&[("redirect_uri", crate::oidc::REDIRECT_URI)])
+        .query(&crate::oidc::authorize_query())
         .send()
         .await
         .unwrap();

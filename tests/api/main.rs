@@ -19,6 +19,7 @@ mod logout;
 mod me;
 mod migrations;
 mod oidc;
+mod oidc_binding;
 mod outages;
 mod password;
 mod process;

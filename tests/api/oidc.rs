@@ -52,16 +52,35 @@ async fn spawn(
     Some((app, standin))
 }
 
+/// The secret the test "browser" keeps, and its S256 challenge (RFC 7636, Appendix B).
+pub const BROWSER_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const BROWSER_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The query of an authorize bound to the test browser.
+pub fn authorize_query() -> [(&'static str, &'static str); 3] {
+    [
+        ("redirect_uri", REDIRECT_URI),
+        ("code_challenge", BROWSER_CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
 pub async fn authorize_url(app: &TestApp, provider: &str) -> String {
+    authorize_url_as(app, provider, None).await
+}
+
+/// Authorize as the browser would for a sign-in, or with `bearer`, to link.
+pub async fn authorize_url_as(app: &TestApp, provider: &str, bearer: Option<&str>) -> String {
     let url = app.url(&format!("/api/auth/oidc/{provider}/authorize"));
-    let response = app
+    let mut request = app
         .client
         .get(url)
-        .query(&[("redirect_uri", REDIRECT_URI)])
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+        .query(&authorize_query())
+        .header("Accept", "application/json");
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
     expect_status(response, StatusCode::OK).await["url"]
         .as_str()
         .unwrap()
@@ -77,7 +96,7 @@ pub fn state_of(url: &str) -> String {
 pub async fn post_callback(app: &TestApp, provider: &str, code: &str, state: &str) -> Response {
     app.post(
         &format!("/api/auth/oidc/{provider}/callback"),
-        &json!({ "code": code, "state": state }),
+        &json!({ "code": code, "state": state, "code_verifier": BROWSER_VERIFIER }),
     )
     .await
 }
@@ -91,9 +110,9 @@ async fn sign_in(app: &TestApp, standin: &StandIn, provider: &str, grant: Grant)
 
 /// The round trip of linking: authorize, the person logs in, POST /link with the bearer.
 async fn link(app: &TestApp, standin: &StandIn, access: &str, grant: Grant) -> Response {
-    let url = authorize_url(app, "acme").await;
+    let url = authorize_url_as(app, "acme", Some(access)).await;
     let code = standin.issue_code(&url, grant);
-    let body = json!({ "code": code, "state": state_of(&url) });
+    let body = json!({ "code": code, "state": state_of(&url), "code_verifier": BROWSER_VERIFIER });
     app.post_with_bearer("/api/auth/oidc/acme/link", access, &body)
         .await
 }
@@ -117,7 +136,7 @@ async fn a_new_identity_creates_a_user_and_signs_in_again(backend: Backend) {
     let redirect = app
         .client
         .get(app.url("/api/auth/oidc/acme/authorize"))
-        .query(&[("redirect_uri", REDIRECT_URI)])
+        .query(&authorize_query())
         .send()
         .await
         .unwrap();
@@ -381,7 +400,7 @@ async fn a_provider_that_is_down_or_refuses_the_code_is_reported() {
     let response = app
         .client
         .get(app.url("/api/auth/oidc/down/authorize"))
-        .query(&[("redirect_uri", REDIRECT_URI)])
+        .query(&authorize_query())
         .send()
         .await
         .unwrap();
@@ -696,7 +715,7 @@ async fn apple_gets_a_signed_client_secret_and_the_name_from_the_form_post() {
     };
     let code = standin.issue_code(&url, grant);
     let user = r#"{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"hidden@privaterelay.appleid.com"}"#;
-    let body = json!({ "code": code, "state": state_of(&url), "user": user });
+    let body = json!({ "code": code, "state": state_of(&url), "user": user, "code_verifier": BROWSER_VERIFIER });
     let body = expect_status(
         app.post("/api/auth/oidc/apple/callback", &body).await,
         StatusCode::OK,

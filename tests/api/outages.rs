@@ -234,7 +234,7 @@ async fn a_hanging_provider_costs_one_timeout_not_one_per_request() {
     let authorize = || {
         app.client
             .get(app.url("/api/auth/oidc/hangs/authorize"))
-            .query(&[("redirect_uri", crate::oidc::REDIRECT_URI)])
+            .query(&crate::oidc::authorize_query())
             .send()
     };
     let started = Instant::now();

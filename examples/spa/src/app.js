@@ -63,7 +63,7 @@ async function signInPage() {
       button.className = "secondary";
       button.textContent = provider.displayName;
       button.dataset.provider = provider.id;
-      button.onclick = () => auth.startProviderSignIn(provider.id, CALLBACK);
+      button.onclick = () => auth.startProviderSignIn(provider.id, CALLBACK).catch((error) => show(errorText(error)));
       box.append(button);
     }
   } catch {

@@ -147,6 +147,28 @@ export function createAuthClient({ baseUrl, onSignedOut = () => {}, storage = gl
     return error;
   }
 
+  // The provider's URL for a sign-in or link bound to this tab: a random secret stays in
+  // sessionStorage, authd gets its SHA-256 (code_challenge), and the callback must show the
+  // secret. An attacker's code and state are useless in this tab, which lacks their secret.
+  async function providerUrl(provider, redirectUri, kind) {
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
+    sessionStorage.setItem("authd.flow", JSON.stringify({ provider, kind, verifier }));
+    const query = new URLSearchParams({ redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256" });
+    const path = `/api/auth/oidc/${encodeURIComponent(provider)}/authorize?${query}`;
+    // A link is started with the bearer token, so only this user can finish it.
+    const res = kind === "link"
+      ? await request(path, { headers: { Accept: "application/json" } })
+      : await fetch(`${baseUrl}${path}`, { headers: { Accept: "application/json" } });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new AuthError(res.status, data);
+    return data.url;
+  }
+
+  function base64url(bytes) {
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
   // fetch() for authd's protected routes (or any API that accepts authd's access tokens).
   async function request(path, options = {}, retried = false) {
     let t = tokens();
@@ -180,19 +202,26 @@ export function createAuthClient({ baseUrl, onSignedOut = () => {}, storage = gl
     async signIn(email, password) { const body = await post("/api/auth/login", { email, password }); save(body); return body.user; },
     providers: () => fetch(`${baseUrl}/api/auth/oidc/providers`).then((r) => r.json()),
     // Sends the browser to the provider; `redirectUri` must be in authd's oidc.allowed_redirect_uris.
-    startProviderSignIn(provider, redirectUri) {
-      sessionStorage.setItem("authd.provider", provider);
-      location.assign(`${baseUrl}/api/auth/oidc/${encodeURIComponent(provider)}/authorize?redirect_uri=${encodeURIComponent(redirectUri)}`);
+    // The sign-in is bound to this tab: only it holds the secret the callback must show.
+    async startProviderSignIn(provider, redirectUri) {
+      location.assign(await providerUrl(provider, redirectUri, "signin"));
     },
-    // On the callback page: finishes the sign-in with the code and state in the URL.
+    // Signed in: links another provider to this account (finished by finishProviderFlow too).
+    async startProviderLink(provider, redirectUri) {
+      location.assign(await providerUrl(provider, redirectUri, "link"));
+    },
+    // On the callback page: finishes the sign-in (or link) with the code and state in the URL.
     async finishProviderSignIn(search = location.search) {
       const params = new URLSearchParams(search);
-      const provider = sessionStorage.getItem("authd.provider");
-      sessionStorage.removeItem("authd.provider");
+      const flow = JSON.parse(sessionStorage.getItem("authd.flow") ?? "{}");
+      sessionStorage.removeItem("authd.flow");
       if (params.has("error")) throw new AuthError(400, { message: params.get("error_description") ?? params.get("error") });
-      const body = await post(`/api/auth/oidc/${encodeURIComponent(provider)}/callback`, { code: params.get("code"), state: params.get("state") });
-      save(body);
-      return body;
+      const body = { code: params.get("code"), state: params.get("state"), code_verifier: flow.verifier };
+      const path = `/api/auth/oidc/${encodeURIComponent(flow.provider)}`;
+      if (flow.kind === "link") return json(`${path}/link`, { method: "POST", body: JSON.stringify(body) });
+      const signedIn = await post(`${path}/callback`, body);
+      save(signedIn);
+      return signedIn;
     },
     me: () => json("/api/auth/me"),
     updateMe: (fields) => json("/api/auth/me", { method: "PATCH", body: JSON.stringify(fields) }),

@@ -4,6 +4,7 @@
 //! state and, for OpenID Connect, a nonce bound into the ID token.
 
 mod apple;
+pub mod binding;
 mod discovery;
 mod github;
 mod openid;
