@@ -260,6 +260,22 @@ def measure(target, scenario, work, backend):
     return result
 
 
+def protected_users(target, count, prefix):
+    """Users of the protected authd, each registered (and so signed in once) from its own
+    address: that address is familiar to the account, as a real user's usual one is."""
+    names = [f"{prefix}{i}" for i in range(count)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: register_from(target.base, names[i], f"198.51.{i // 250}.{i % 250 + 1}"),
+                      range(count)))
+    for i, name in enumerate(names):  # the login makes the address familiar
+        data = json.dumps({"username": name, "password": PASSWORD}).encode()
+        request = urllib.request.Request(f"{target.base}/api/auth/login", data=data, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "X-Forwarded-For": f"198.51.{i // 250}.{i % 250 + 1}"})
+        urllib.request.urlopen(request, timeout=30).read()
+    return names
+
+
 def scenarios(target, users, tmp, args, authd_only):
     """The scenarios, as (name, work) pairs; the ones Django has no route for only for authd."""
     c, d = args.connections, args.duration
@@ -289,7 +305,74 @@ def scenarios(target, users, tmp, args, authd_only):
         ("refresh (rotation)", Prepared(fresh_refresh_tokens, refresh)),
         ("SPA session (mixed)", lambda: run_wrk(target.base, "session.lua", [users_file, PASSWORD], c, d, threads=c)),
     ]
-    return (stateless if authd_only else []) + shared
+    abuse = abuse_scenarios(target, users, tmp, args, protected=False) if authd_only else []
+    return (stateless if authd_only else []) + shared + abuse
+
+
+def crafted_password(seed):
+    """256 characters that the strength estimate finds expensive (ambiguous l33t ones)."""
+    state, out = seed | 1, []
+    for _ in range(256):
+        state ^= (state << 13) & 0xFFFFFFFFFFFFFFFF
+        state ^= state >> 7
+        state ^= (state << 17) & 0xFFFFFFFFFFFFFFFF
+        out.append("1|!l"[state % 4])
+    return "".join(out)
+
+
+def alongside(background, measured, lead=1.0):
+    """Runs `background` (a load) and, `lead` seconds into it, `measured`; returns the latter."""
+    worker = threading.Thread(target=background)
+    worker.start()
+    time.sleep(lead)
+    try:
+        return measured()
+    finally:
+        worker.join()
+
+
+def register_from(base, name, address):
+    data = json.dumps({"username": name, "email": f"{name}@example.com", "password": PASSWORD}).encode()
+    request = urllib.request.Request(f"{base}/api/auth/register", data=data, method="POST",
+                                     headers={"Content-Type": "application/json", "X-Forwarded-For": address})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def abuse_scenarios(target, users, tmp, args, protected):
+    """Attacks while real users are served. On a protected authd (limits and lockout on, the
+    defaults; wrk as the trusted proxy so each request names its client address) the real
+    users come from addresses of their own that they signed in from before; on the
+    unprotected one, the same load shows what the protections are for."""
+    d = args.duration
+    attackers = write_lines(tmp, f"{target.name}-attackers.txt", [f"203.0.113.{i}" for i in range(1, 9)])
+    attack = write_lines(tmp, f"{target.name}-attack.txt",
+                         [json.dumps({"username": u, "password": "wrong-Password-1"}) for u in users]
+                         + [json.dumps({"email": f"nobody{i}@example.com", "password": "wrong-Password-1"})
+                            for i in range(512)])
+    real = write_lines(tmp, f"{target.name}-real.txt",
+                       [json.dumps({"username": u, "password": PASSWORD}) for u in users])
+    real_addresses = write_lines(tmp, f"{target.name}-real-addresses.txt",
+                                 [f"198.51.{i // 250}.{i % 250 + 1}" for i in range(len(users))])
+
+    def under_attack():
+        flood = lambda: run_wrk(target.base, "post_from.lua", ["/api/auth/login", attack, attackers], 64, d + 2)
+        return alongside(flood, lambda: run_wrk(
+            target.base, "post_from.lua", ["/api/auth/login", real, real_addresses], 2, d))
+
+    crafted = write_lines(tmp, f"{target.name}-crafted.txt",
+                          [json.dumps({"email": f"crafted{i}-{int(time.time())}@example.com",
+                                       "password": crafted_password(i + 1)}) for i in range(512)])
+
+    def healthz_under_crafted_registrations():
+        flood = lambda: run_wrk(target.base, "post.lua", ["/api/auth/register", crafted], 100, d + 2)
+        return alongside(flood, lambda: run_wrk(target.base, "get.lua", ["/healthz"], 4, d))
+
+    name = "limits on" if protected else "limits off"
+    plan = [(f"login under attack ({name})", under_attack)]
+    if not protected:
+        plan.append(("healthz under 100 crafted registrations", healthz_under_crafted_registrations))
+    return plan
 
 
 def fresh_postgres_database(postgres_url, prefix):
@@ -300,19 +383,23 @@ def fresh_postgres_database(postgres_url, prefix):
     return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
 
-def start_authd(backend, tmp, postgres_url):
+def start_authd(backend, tmp, postgres_url, protected=False):
     if backend == "sqlite":
-        url = f"sqlite://{tmp}/authd-bench.db"
+        url = f"sqlite://{tmp}/authd-bench{'-protected' if protected else ''}.db"
     else:
         url = fresh_postgres_database(postgres_url, "authd_bench")
     port = free_port()
     env = {"PATH": os.environ["PATH"], "AUTHD_CONFIG_DIR": str(ROOT / "config"), "RUST_LOG": "warn",
            "AUTHD__DATABASE__URL": url, "AUTHD__SERVER__PORT": str(port),
-           "AUTHD__JWT__PRIVATE_KEY_FILE": f"{tmp}/bench-key.pem",
-           # Every wrk connection is one client address (loopback), hammering one account: the
-           # abuse protections would answer most requests 429. They are measured apart.
-           "AUTHD__RATE_LIMIT__ENABLED": "false", "AUTHD__LOCKOUT__ENABLED": "false",
-           "AUTHD__SERVER__MAX_CONCURRENT_REQUESTS_PER_IP": "0"}
+           "AUTHD__JWT__PRIVATE_KEY_FILE": f"{tmp}/bench-key.pem"}
+    if protected:
+        # The defaults, with wrk as the trusted proxy: each request names its client address.
+        env["AUTHD__SERVER__TRUSTED_PROXIES"] = "127.0.0.1"
+    else:
+        # Every wrk connection is one client address (loopback), hammering one account: the
+        # abuse protections would answer most requests 429. They are measured apart.
+        env.update({"AUTHD__RATE_LIMIT__ENABLED": "false", "AUTHD__LOCKOUT__ENABLED": "false",
+                    "AUTHD__SERVER__MAX_CONCURRENT_REQUESTS_PER_IP": "0"})
     base = f"http://127.0.0.1:{port}"
     # The first start applies the migrations; start-up is timed on the second.
     first = subprocess.Popen([str(AUTHD)], env=env, cwd=tmp)
@@ -327,15 +414,30 @@ def start_authd(backend, tmp, postgres_url):
     return process, base, startup * 1000.0
 
 
+def django_python():
+    """The interpreter for the Django reference: Debian's optimised (PGO) build, what Django
+    users deploy on, when there is one. The default python3 here is an unoptimised pyenv build
+    that runs pure Python about 3x slower and would flatter every ratio."""
+    for candidate in ("/usr/bin/python3.11", "/usr/bin/python3"):
+        if Path(candidate).exists():
+            return candidate
+    return sys.executable
+
+
 def start_django(source, backend, postgres_url):
     # A copy in a cache folder: the reference's folder is left as it is (no venv written there).
     directory = Path.home() / ".cache" / "authd-bench" / Path(source).resolve().name
     if not directory.exists():
         shutil.copytree(Path(source).resolve(), directory, ignore=shutil.ignore_patterns(".venv", "*.sqlite3"))
+    python = django_python()
     venv = directory / ".venv"
+    built_with = venv / "authd-bench-python"
+    if venv.exists() and (not built_with.exists() or built_with.read_text() != python):
+        shutil.rmtree(venv)  # made with another interpreter
     if not (venv / "bin" / "gunicorn").exists():
-        print(f"installing the Django reference's requirements into {venv}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        print(f"installing the Django reference's requirements into {venv} ({python})", flush=True)
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        built_with.write_text(python)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(directory / "requirements.txt")], check=True)
     port = free_port()
     env = dict(os.environ, PORT=str(port))
@@ -403,6 +505,8 @@ def main():
             "authd": subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
             "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
             "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0],
+            "django_python": (subprocess.run([django_python(), "--version"], capture_output=True, text=True).stdout.strip()
+                              + f" ({django_python()})") if args.django else None,
         },
         "runs": [], "startup_ms": {}, "rss_start_kib": {}, "micro_ms": {},
     }
@@ -417,6 +521,7 @@ def main():
         if args.compare:
             peers.append(Target("peer", args.compare.rstrip("/"), args.compare_pid))
         django = None
+        extra = []
         if args.django:
             django, django_base = start_django(args.django, backend, args.postgres_url)
             peers.append(Target("django", django_base, django.pid))
@@ -430,8 +535,17 @@ def main():
                         run = measure(target, scenario, plans[target.name][scenario], backend)
                         run["backend"] = backend
                         report["runs"].append(run)
+            if any("login under attack (limits on)".startswith(w) for w in wanted):
+                protected, protected_base, _ = start_authd(backend, tmp, args.postgres_url, protected=True)
+                extra.append(protected)
+                guarded = Target("authd", protected_base, protected.pid)
+                names = protected_users(guarded, 200, f"guard{backend}{int(time.time())}u")
+                for scenario, work in abuse_scenarios(guarded, names, tmp, args, protected=True):
+                    run = measure(guarded, scenario, work, backend)
+                    run["backend"] = backend
+                    report["runs"].append(run)
         finally:
-            for p in [process] + ([django] if django else []):
+            for p in [process] + ([django] if django else []) + extra:
                 p.send_signal(signal.SIGINT)
                 try:
                     p.wait(timeout=10)
@@ -449,7 +563,8 @@ def main():
 def render(report):
     lines = ["# authd benchmark results", "",
              f"Machine: {report['machine']['cores']} cores, {report['machine']['cpu']}, Linux {report['machine']['kernel']}.",
-             f"Versions: authd {report['versions']['authd']}, {report['versions']['rustc']}, {report['versions']['wrk']}.",
+             f"Versions: authd {report['versions']['authd']}, {report['versions']['rustc']}, {report['versions']['wrk']}"
+             + (f"; the Django reference on {report['versions']['django_python']}" if report['versions'].get('django_python') else "") + ".",
              f"Command: `{report['command']}`", "",
              "Generated by bench/bench.py; numbers from one run, on one machine. Compare only within a run.", ""]
     for backend in sorted({r["backend"] for r in report["runs"]}):

@@ -127,36 +127,19 @@ async fn every_limited_route_answers_429(backend: Backend) {
     expect_limited(second).await;
 
     // The provider needs not exist: the limit comes first.
-    for _ in 0..2 {
-        let authorize = app
-            .client
+    let authorize = || {
+        app.client
             .get(app.url("/api/auth/oidc/acme/authorize"))
             .send()
-            .await
-            .unwrap();
-        assert_eq!(authorize.status(), StatusCode::NOT_FOUND);
-        let callback = app
-            .post(
-                "/api/auth/oidc/acme/callback",
-                &json!({ "code": "c", "state": "s" }),
-            )
-            .await;
-        assert_eq!(callback.status(), StatusCode::NOT_FOUND);
+    };
+    let unknown_state = json!({ "code": "c", "state": "s" });
+    let callback = || app.post("/api/auth/oidc/acme/callback", &unknown_state);
+    for _ in 0..2 {
+        assert_eq!(authorize().await.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(callback().await.status(), StatusCode::NOT_FOUND);
     }
-    let authorize = app
-        .client
-        .get(app.url("/api/auth/oidc/acme/authorize"))
-        .send()
-        .await
-        .unwrap();
-    expect_limited(authorize).await;
-    let callback = app
-        .post(
-            "/api/auth/oidc/acme/callback",
-            &json!({ "code": "c", "state": "s" }),
-        )
-        .await;
-    expect_limited(callback).await;
+    expect_limited(authorize().await.unwrap()).await;
+    expect_limited(callback().await).await;
 }
 
 crate::on_both_backends!(

@@ -42,13 +42,19 @@ struct Column {
     nullable: bool,
 }
 
-fn columns(backend: Backend) -> Option<BTreeSet<(String, String, bool)>> {
+/// A fresh database with every migration applied (kept alive by the first value).
+fn migrated(backend: Backend) -> Option<(TestDatabase, authd::db::DbConnection)> {
     let db = TestDatabase::create(backend)?;
     let mut conn = authd::db::DbTarget::parse(&db.url)
         .unwrap()
         .connect()
         .unwrap();
     authd::db::run_migrations(&mut conn).unwrap();
+    Some((db, conn))
+}
+
+fn columns(backend: Backend) -> Option<BTreeSet<(String, String, bool)>> {
+    let (_db, mut conn) = migrated(backend)?;
     let rows: Vec<Column> = match &mut conn {
         authd::db::DbConnection::Postgres(pg) => sql_query(
             "SELECT table_name::text AS table_name, column_name::text AS column_name, \
@@ -110,12 +116,7 @@ struct ForeignKey {
 type IndexSet = BTreeSet<(String, String, bool, bool)>;
 
 fn indexes_and_foreign_keys(backend: Backend) -> Option<(IndexSet, BTreeSet<(String, String)>)> {
-    let db = TestDatabase::create(backend)?;
-    let mut conn = authd::db::DbTarget::parse(&db.url)
-        .unwrap()
-        .connect()
-        .unwrap();
-    authd::db::run_migrations(&mut conn).unwrap();
+    let (_db, mut conn) = migrated(backend)?;
     let (indexes, foreign_keys): (Vec<Index>, Vec<ForeignKey>) = match &mut conn {
         authd::db::DbConnection::Postgres(pg) => (
             sql_query(

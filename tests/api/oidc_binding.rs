@@ -140,68 +140,53 @@ async fn a_link_finishes_only_for_the_user_who_started_it(backend: Backend) {
     };
     let attacker = app.register(&unique_email()).await;
     let victim = app.register(&unique_email()).await;
-    let link = |url: &str, code: &str| json!({ "code": code, "state": state_of(url), "code_verifier": BROWSER_VERIFIER });
-    // Started by the attacker, posted with the victim's token.
-    let url = authorize_url_as(&app, "acme", Some(&attacker.access)).await;
-    let code = standin.issue_code(&url, Grant::new("attacker-id", &unique_email()));
-    let forced = callback(
-        &app,
-        "/api/auth/oidc/acme/link",
-        link(&url, &code),
-        Some(&victim.access),
-    )
-    .await;
-    expect_reason(
-        forced,
-        StatusCode::BAD_REQUEST,
-        "invalid_state",
-        "another user",
-    )
-    .await;
-    // A sign-in flow (no bearer at authorize) cannot be used to link.
-    let url = authorize_url_as(&app, "acme", None).await;
-    let code = standin.issue_code(&url, Grant::new("attacker-id", &unique_email()));
-    let unbound = callback(
-        &app,
-        "/api/auth/oidc/acme/link",
-        link(&url, &code),
-        Some(&victim.access),
-    )
-    .await;
-    expect_reason(
-        unbound,
-        StatusCode::BAD_REQUEST,
-        "invalid_state",
-        "bearer token",
-    )
-    .await;
-    // A link flow cannot be used to sign in.
-    let url = authorize_url_as(&app, "acme", Some(&victim.access)).await;
-    let code = standin.issue_code(&url, Grant::new("victim-id", &unique_email()));
-    let signed_in = callback(
-        &app,
-        "/api/auth/oidc/acme/callback",
-        link(&url, &code),
-        None,
-    )
-    .await;
-    expect_reason(
-        signed_in,
-        StatusCode::BAD_REQUEST,
-        "invalid_state",
-        "to link",
-    )
-    .await;
+    // Authorize (as `starter`, or for a sign-in), the provider issues a code for `subject`,
+    // and the code is posted to `path` (with `bearer`).
+    let attempt = |starter: Option<String>,
+                   subject: &'static str,
+                   path: &'static str,
+                   bearer: Option<String>| {
+        let (app, standin) = (&app, &standin);
+        async move {
+            let url = authorize_url_as(app, "acme", starter.as_deref()).await;
+            let code = standin.issue_code(&url, Grant::new(subject, &unique_email()));
+            let body =
+                json!({ "code": code, "state": state_of(&url), "code_verifier": BROWSER_VERIFIER });
+            callback(app, path, body, bearer.as_deref()).await
+        }
+    };
+    let (attacker_token, victim_token) =
+        (Some(attacker.access.clone()), Some(victim.access.clone()));
+    const LINK: &str = "/api/auth/oidc/acme/link";
+    const SIGN_IN: &str = "/api/auth/oidc/acme/callback";
+    let cases = [
+        // Started by the attacker, posted with the victim's token.
+        (
+            attempt(
+                attacker_token.clone(),
+                "attacker-id",
+                LINK,
+                victim_token.clone(),
+            )
+            .await,
+            "another user",
+        ),
+        // A sign-in flow (no bearer at authorize) cannot be used to link.
+        (
+            attempt(None, "attacker-id", LINK, victim_token.clone()).await,
+            "bearer token",
+        ),
+        // A link flow cannot be used to sign in.
+        (
+            attempt(victim_token.clone(), "victim-id", SIGN_IN, None).await,
+            "to link",
+        ),
+    ];
+    for (refused, reason) in cases {
+        expect_reason(refused, StatusCode::BAD_REQUEST, "invalid_state", reason).await;
+    }
     // The victim's own link works.
-    let url = authorize_url_as(&app, "acme", Some(&victim.access)).await;
-    let code = standin.issue_code(&url, Grant::new("victim-id", &unique_email()));
-    let linked = callback(
-        &app,
-        "/api/auth/oidc/acme/link",
-        link(&url, &code),
-        Some(&victim.access),
-    )
-    .await;
+    let linked = attempt(victim_token.clone(), "victim-id", LINK, victim_token).await;
     let body = expect_status(linked, StatusCode::OK).await;
     assert_eq!(body["user"]["id"], victim.id.as_str());
     // A bad bearer at authorize is refused, not silently ignored.
