@@ -1,5 +1,5 @@
 //! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `healthcheck`,
-//! `keys generate`.
+//! `outbox`, `keys generate`.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -57,11 +57,24 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Messages not delivered yet: list them (pending and failed), or try one again now.
+    Outbox {
+        #[command(subcommand)]
+        command: Option<OutboxCommand>,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Pending and failed messages, oldest first (the default).
+    List,
+    /// Try a message again at once (a failed one too); a running authd delivers it.
+    Retry { id: String },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +148,7 @@ pub fn run() -> ExitCode {
         } => create_user(&email, username.as_deref(), staff, password_stdin),
         Command::FlushExpired => flush_expired(),
         Command::Healthcheck { url } => healthcheck(url),
+        Command::Outbox { command } => outbox(command.unwrap_or(OutboxCommand::List)),
         Command::Keys {
             command:
                 KeysCommand::Generate {
@@ -302,6 +316,36 @@ fn healthcheck(url: Option<String>) -> CliResult {
     };
     let summary = actix_web::rt::System::new().block_on(crate::healthcheck::probe(&url))?;
     println!("{summary}");
+    Ok(())
+}
+
+fn outbox(command: OutboxCommand) -> CliResult {
+    use crate::db::outbox::OutboxMessage;
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let mut conn = open_connection(&settings)?;
+    match command {
+        OutboxCommand::List => {
+            let messages = OutboxMessage::undelivered(&mut conn).map_err(|e| e.to_string())?;
+            println!("{} undelivered message(s)", messages.len());
+            for message in messages {
+                let (status, at) = crate::mail::worker::describe_next(&message);
+                println!(
+                    "{}  {status:<7}  to {}  attempts {}  {} {at}  {}",
+                    message.id,
+                    message.recipient,
+                    message.attempts,
+                    if status == "failed" { "since" } else { "next" },
+                    message.last_error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        OutboxCommand::Retry { id } => {
+            if !OutboxMessage::retry(&mut conn, &id, db::now()).map_err(|e| e.to_string())? {
+                return Err(format!("no undelivered message {id}"));
+            }
+            println!("message {id} will be tried again at once");
+        }
+    }
     Ok(())
 }
 

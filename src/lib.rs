@@ -11,6 +11,7 @@ pub mod domain;
 pub mod errors;
 pub mod healthcheck;
 pub mod limits;
+pub mod mail;
 pub mod routes;
 pub mod startup;
 pub mod state;

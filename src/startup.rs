@@ -132,11 +132,18 @@ fn run(
     let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
     hasher.warm_up();
     let sqlite = matches!(target, DbTarget::Sqlite(_));
+    let write_turn = sqlite.then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1)));
+    let mail = settings
+        .email
+        .enabled
+        .then(|| crate::mail::MailState::start(&settings.email, pool.clone(), write_turn.clone()))
+        .transpose()
+        .map_err(StartupError::Invalid)?;
     let state = web::Data::new(AppState {
         db_slots: tokio::sync::Semaphore::new(pool.max_size() as usize),
         db_wait: Duration::from_secs(settings.database.connect_timeout_secs),
         db_health: Default::default(),
-        write_turn: sqlite.then(|| tokio::sync::Semaphore::new(1)),
+        write_turn: write_turn.clone(),
         inline_reads: sqlite,
         pool,
         jwks: keys.jwks(),
@@ -154,6 +161,7 @@ fn run(
             .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
         oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,
         body_timeout: Duration::from_secs(settings.server.body_timeout_secs.max(1)),
+        mail,
         in_flight: (settings.server.max_concurrent_requests_per_ip > 0).then(|| {
             std::sync::Arc::new(routes::client_ip::InFlight::new(
                 settings.server.max_concurrent_requests_per_ip,

@@ -26,7 +26,7 @@ pub struct AppState {
     /// at a time and makes the others retry on a sleeping back-off (1, 2, 5, 10 ... 100 ms);
     /// queueing writers here instead took the p99 of refresh under load from about 110 ms to
     /// about 25 ms (bench/README.md). PostgreSQL: none, its writers only wait for the rows they share.
-    pub write_turn: Option<tokio::sync::Semaphore>,
+    pub write_turn: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// SQLite: reads run on the async worker itself. A read is a few tens of microseconds in
     /// this process, less than handing it to a blocking thread and back (two context switches);
     /// on SQLite `me` that hand-off cost a quarter of the throughput (bench/README.md). In WAL
@@ -50,6 +50,9 @@ pub struct AppState {
     pub oidc_max_pending_states: u64,
     /// Requests in progress per client address; `None` when not capped.
     pub in_flight: Option<std::sync::Arc<crate::routes::client_ip::InFlight>>,
+    /// Email: the settings, the templates, and the outbox's delivery worker (`None` when
+    /// `email.enabled` is off).
+    pub mail: Option<crate::mail::MailState>,
     /// How long a request body may take to arrive (`server.body_timeout_secs`).
     pub body_timeout: std::time::Duration,
 }

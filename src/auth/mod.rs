@@ -1,6 +1,7 @@
 //! Authentication: password hashing, JWT keys, issuing and verifying tokens, the bearer
 //! extractor, and the session lifecycle (login, rotation, logout).
 
+pub mod email_tokens;
 pub mod extractor;
 pub mod jwt;
 pub mod keys;

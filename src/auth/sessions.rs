@@ -244,6 +244,7 @@ pub fn flush_expired(conn: &mut DbConnection) -> ApiResult<(usize, usize)> {
     let tokens = BlacklistedToken::delete_expired(conn, now)?;
     let sessions = Session::delete_expired(conn, now)?;
     crate::db::oidc_states::OidcState::delete_expired(conn, now)?;
+    crate::db::email_tokens::EmailToken::delete_expired(conn, now)?;
     Ok((tokens, sessions))
 }
 

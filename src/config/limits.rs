@@ -78,6 +78,11 @@ pub struct RateLimitSettings {
     pub oidc_authorize_per_ip: Option<Quota>,
     #[serde(deserialize_with = "quota")]
     pub oidc_callback_per_ip: Option<Quota>,
+    /// Every request that sends an email, per client address and per recipient (or user).
+    #[serde(deserialize_with = "quota")]
+    pub email_send_per_ip: Option<Quota>,
+    #[serde(deserialize_with = "quota")]
+    pub email_send_per_address: Option<Quota>,
     /// Unexpired OpenID Connect authorize requests kept at once, across all clients.
     pub oidc_max_pending_states: u64,
 }

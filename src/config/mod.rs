@@ -2,9 +2,11 @@
 //! `config/default.toml` documents every key. The safety checks are in `safety.rs`, the abuse
 //! protection sections in `limits.rs`.
 
+mod email;
 mod limits;
 mod safety;
 
+pub use email::EmailSettings;
 pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
 
 use std::collections::BTreeMap;
@@ -41,6 +43,7 @@ pub struct Settings {
     pub oidc: OidcSettings,
     pub rate_limit: RateLimitSettings,
     pub lockout: LockoutSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

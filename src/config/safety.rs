@@ -69,6 +69,24 @@ impl Settings {
         if self.lockout.enabled && (self.lockout.max_failures == 0 || self.lockout.lock_secs == 0) {
             problems.push("lockout.max_failures and lockout.lock_secs must be above 0".into());
         }
+        let email = &self.email;
+        if email.enabled
+            && !["http://", "https://"]
+                .iter()
+                .any(|s| email.link_base_url.starts_with(s))
+        {
+            problems.push(format!(
+                "email.link_base_url {:?} is not an http(s) URL",
+                email.link_base_url
+            ));
+        }
+        let smtp_url = email.smtp_url.expose_secret();
+        if !smtp_url.is_empty()
+            && !smtp_url.starts_with("smtp://")
+            && !smtp_url.starts_with("smtps://")
+        {
+            problems.push("email.smtp_url must start with smtp:// or smtps://".into());
+        }
         if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
             problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
         }
@@ -95,6 +113,13 @@ impl Settings {
             if self.cors.allowed_origins.iter().any(|o| o == "*") {
                 problems.push(
                     "cors.allowed_origins has the wildcard \"*\"; list the SPA's origins".into(),
+                );
+            }
+            if self.email.enabled && self.email.smtp_url.expose_secret().is_empty() {
+                problems.push(
+                    "email.enabled needs email.smtp_url outside the local profile (the folder \
+                     transport is for development)"
+                        .into(),
                 );
             }
             if !jwt.issuer.starts_with("https://") {

@@ -2,10 +2,12 @@
 //! embedded migrations of each backend.
 
 pub mod blacklist;
+pub mod email_tokens;
 pub mod health;
 pub mod identities;
 pub mod lockout;
 pub mod oidc_states;
+pub mod outbox;
 mod rotation;
 pub mod schema;
 pub mod sessions;

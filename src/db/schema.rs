@@ -93,11 +93,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    email_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        email -> Text,
+        email_at_issue -> Text,
+        password_at_issue -> Text,
+        code_hash -> Nullable<Text>,
+        code_attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(login_sources -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     blacklisted_tokens,
+    email_outbox,
+    email_tokens,
     identities,
     login_failures,
     login_sources,

@@ -25,6 +25,7 @@ pub enum RevokeReason {
     LogoutAll,
     PasswordChanged,
     TokenReused,
+    EmailChanged,
 }
 
 impl RevokeReason {
@@ -34,6 +35,7 @@ impl RevokeReason {
             RevokeReason::LogoutAll => "logout_all",
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::TokenReused => "token_reused",
+            RevokeReason::EmailChanged => "email_changed",
         }
     }
 }

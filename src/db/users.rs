@@ -129,6 +129,23 @@ impl User {
             .execute(conn)
     }
 
+    /// A confirmed new address: stored, verified.
+    pub fn set_email(
+        conn: &mut DbConnection,
+        id: &str,
+        email: &str,
+        email_key: &str,
+    ) -> QueryResult<usize> {
+        diesel::update(users::table.find(id))
+            .set((
+                users::email.eq(email),
+                users::email_key.eq(email_key),
+                users::email_verified.eq(true),
+                users::updated_at.eq(super::now()),
+            ))
+            .execute(conn)
+    }
+
     pub fn set_email_verified(
         conn: &mut DbConnection,
         id: &str,

@@ -2,6 +2,7 @@
 //! constructor here (those of provider sign-in in `oidc.rs`), so status codes and `code`
 //! strings live in one place.
 
+mod email;
 mod oidc;
 
 use actix_web::http::{header, StatusCode};

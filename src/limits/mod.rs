@@ -21,16 +21,20 @@ pub enum Rule {
     PasswordChangePerUser,
     OidcAuthorizePerIp,
     OidcCallbackPerIp,
+    EmailSendPerIp,
+    EmailSendPerAddress,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 8] = [
         Rule::LoginPerIp,
         Rule::RegisterPerIp,
         Rule::RefreshPerIp,
         Rule::PasswordChangePerUser,
         Rule::OidcAuthorizePerIp,
         Rule::OidcCallbackPerIp,
+        Rule::EmailSendPerIp,
+        Rule::EmailSendPerAddress,
     ];
 
     /// Its name in the configuration and in Redis keys.
@@ -42,6 +46,8 @@ impl Rule {
             Rule::PasswordChangePerUser => "password_change_per_user",
             Rule::OidcAuthorizePerIp => "oidc_authorize_per_ip",
             Rule::OidcCallbackPerIp => "oidc_callback_per_ip",
+            Rule::EmailSendPerIp => "email_send_per_ip",
+            Rule::EmailSendPerAddress => "email_send_per_address",
         }
     }
 
@@ -53,6 +59,8 @@ impl Rule {
             Rule::PasswordChangePerUser => settings.password_change_per_user,
             Rule::OidcAuthorizePerIp => settings.oidc_authorize_per_ip,
             Rule::OidcCallbackPerIp => settings.oidc_callback_per_ip,
+            Rule::EmailSendPerIp => settings.email_send_per_ip,
+            Rule::EmailSendPerAddress => settings.email_send_per_address,
         }
     }
 }

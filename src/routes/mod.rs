@@ -2,6 +2,7 @@
 //! `normalize`), so Django-era clients work unchanged.
 
 pub mod client_ip;
+pub mod email;
 pub mod headers;
 pub mod health;
 pub mod identities;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     password::configure(cfg);
     oidc::configure(cfg);
     identities::configure(cfg);
+    email::configure(cfg);
 }
 
 /// A resource at one path that answers other methods with a JSON 405.

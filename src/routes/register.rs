@@ -4,6 +4,7 @@ use serde::Deserialize;
 use super::client_ip::limit_client;
 use super::json::{FieldErrors, ValidJson};
 use super::responses::TokenPairBody;
+use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::sessions;
 use crate::db::users::{Taken, User};
 use crate::db::{self, is_unique_violation};
@@ -134,9 +135,24 @@ async fn register(
                 }
             })?;
             let pair = sessions::start(conn, &state.issuer, &user)?;
+            // With email set up, the address is confirmed by a link sent at once.
+            if let Some(mail) = &state.mail {
+                let to = user.email.clone();
+                email_tokens::issue(
+                    conn,
+                    mail,
+                    Purpose::VerifyEmail,
+                    Some(&user),
+                    &to,
+                    db::now(),
+                )?;
+            }
             Ok((user, pair))
         })
         .await?;
+    if let Some(mail) = &state.mail {
+        mail.wake();
+    }
     log::info!("registered user {}", user.id);
     Ok(HttpResponse::Created().json(TokenPairBody::new(pair, Some(user))))
 }

@@ -150,6 +150,14 @@ async fn login(
     if !user.is_active {
         return Err(ApiError::user_inactive());
     }
+    if state
+        .mail
+        .as_ref()
+        .is_some_and(|m| m.settings.require_verification)
+        && !user.email_verified
+    {
+        return Err(ApiError::email_not_verified());
+    }
     let (user, pair) = state
         .db_write(move |conn, state| {
             if let Some(hash) = &verified.upgraded_hash {

@@ -151,6 +151,7 @@ fn every_error_code_is_documented() {
     let source = [
         include_str!("../../src/errors/mod.rs"),
         include_str!("../../src/errors/oidc.rs"),
+        include_str!("../../src/errors/email.rs"),
     ]
     .concat();
     let readme = include_str!("../../README.md");

@@ -101,6 +101,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.jwt.private_key_file = key_path(db).display().to_string();
     settings.password.memory_kib = 1024;
     settings.password.iterations = 1;
+    // The local profile writes messages to a folder: the test's own.
+    settings.email.dev_mail_dir = db.dir.path().join("mail").display().to_string();
     settings
 }
 

@@ -1,0 +1,489 @@
+//! Email flows against a real SMTP server: verification, password reset, sign-in by link or
+//! code, email change; every token error; and what a stranger can learn (nothing).
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    expect_error, expect_reason, expect_status, pair_of, spawn_app_with, unique_email, Backend,
+    TestApp, PASSWORD,
+};
+use crate::smtp::SmtpServer;
+
+pub const NEW_PASSWORD: &str = "copper-Lantern-Meadow-58";
+
+/// authd delivering to `smtp`, with the send limits off unless a test sets them.
+pub async fn spawn_with_smtp(
+    backend: Backend,
+    smtp: &SmtpServer,
+    customise: impl FnOnce(&mut authd::config::Settings),
+) -> Option<TestApp> {
+    let url = smtp.url();
+    spawn_app_with(backend, move |s| {
+        s.email.enabled = true;
+        s.email.smtp_url = secrecy::SecretString::from(url);
+        s.email.link_base_url = "https://app.example".into();
+        s.rate_limit.email_send_per_address = None;
+        s.rate_limit.email_send_per_ip = None;
+        customise(s);
+    })
+    .await
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    app.post(path, &body).await
+}
+
+async fn registering_sends_a_verification_link_that_works_once(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let mail = smtp.wait_for(&account.email, 0).await;
+    assert!(mail.subject.contains("Confirm your email"), "{mail:?}");
+    assert!(
+        mail.text
+            .contains("https://app.example/auth/verify-email?token="),
+        "{}",
+        mail.text
+    );
+    let token = mail.token();
+    let verified = expect_status(
+        post(&app, "/api/auth/email/verify", json!({ "token": token })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(verified["emailVerified"], true);
+    let me = expect_status(
+        app.get_with_bearer("/api/auth/me", &account.access).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["emailVerified"], true);
+    expect_error(
+        post(&app, "/api/auth/email/verify", json!({ "token": token })).await,
+        StatusCode::BAD_REQUEST,
+        "token_used",
+    )
+    .await;
+    expect_error(
+        post(
+            &app,
+            "/api/auth/email/verify",
+            json!({ "token": "made-up" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+    // Verified: asking again sends nothing.
+    let again = app
+        .post_with_bearer("/api/auth/email/verify/send", &account.access, &json!({}))
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+async fn a_password_reset_signs_in_with_the_new_password_and_ends_other_sessions(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let reset = post(
+        &app,
+        "/api/auth/password/reset",
+        json!({ "email": account.email.to_uppercase() }),
+    )
+    .await;
+    assert_eq!(reset.status(), StatusCode::ACCEPTED);
+    let mail = smtp.wait_for(&account.email, 1).await;
+    assert!(mail.subject.contains("Reset your"), "{mail:?}");
+    let token = mail.token();
+    // The policy applies, and a refused password does not use the token up.
+    let weak = post(
+        &app,
+        "/api/auth/password/reset/confirm",
+        json!({ "token": token, "newPassword": "password" }),
+    )
+    .await;
+    let body = expect_error(weak, StatusCode::BAD_REQUEST, "validation_error").await;
+    assert!(body["details"]["newPassword"].is_array(), "{body}");
+    let done = expect_status(
+        post(
+            &app,
+            "/api/auth/password/reset/confirm",
+            json!({ "token": token, "newPassword": NEW_PASSWORD }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["user"]["emailVerified"], true);
+    let (access, _) = pair_of(&done);
+    expect_status(
+        app.get_with_bearer("/api/auth/me", &access).await,
+        StatusCode::OK,
+    )
+    .await;
+    // Every earlier session ended; the old password is gone, the new one works.
+    expect_error(
+        app.refresh(&account.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    expect_error(
+        app.login(&account.email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    expect_status(
+        app.login(&account.email, NEW_PASSWORD).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        post(
+            &app,
+            "/api/auth/password/reset/confirm",
+            json!({ "token": token, "newPassword": NEW_PASSWORD }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "token_used",
+    )
+    .await;
+
+    // dj-rest-auth's spelling.
+    post(
+        &app,
+        "/api/auth/password/reset/",
+        json!({ "email": account.email }),
+    )
+    .await;
+    let token = smtp.wait_for(&account.email, 2).await.token();
+    let mismatch = json!({ "uid": "x", "token": token, "new_password1": "violet-Tractor-43", "new_password2": "other" });
+    expect_error(
+        post(&app, "/api/auth/password/reset/confirm/", mismatch).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    let django = json!({ "uid": "x", "token": token, "new_password1": "violet-Tractor-43", "new_password2": "violet-Tractor-43" });
+    expect_status(
+        post(&app, "/api/auth/password/reset/confirm/", django).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+/// A reset link dies when the password changes; a token works only for its purpose.
+async fn a_reset_token_dies_with_the_password_and_serves_one_purpose(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let verification = smtp.wait_for(&account.email, 0).await.token();
+    post(
+        &app,
+        "/api/auth/password/reset",
+        json!({ "email": account.email }),
+    )
+    .await;
+    let token = smtp.wait_for(&account.email, 1).await.token();
+    let wrong_purpose = post(
+        &app,
+        "/api/auth/password/reset/confirm",
+        json!({ "token": verification, "newPassword": NEW_PASSWORD }),
+    )
+    .await;
+    expect_reason(
+        wrong_purpose,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+        "another purpose",
+    )
+    .await;
+    let changed = app
+        .post_with_bearer(
+            "/api/auth/password",
+            &account.access,
+            &json!({ "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let stale = post(
+        &app,
+        "/api/auth/password/reset/confirm",
+        json!({ "token": token, "newPassword": "violet-Tractor-43" }),
+    )
+    .await;
+    expect_reason(
+        stale,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+        "password changed",
+    )
+    .await;
+}
+
+async fn an_expired_link_is_refused(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |s| s.email.verification_ttl_secs = 1).await
+    else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let token = smtp.wait_for(&account.email, 0).await.token();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    expect_error(
+        post(&app, "/api/auth/email/verify", json!({ "token": token })).await,
+        StatusCode::BAD_REQUEST,
+        "token_expired",
+    )
+    .await;
+}
+
+/// 202 either way, nothing sent to an address without an account, and the same time.
+async fn a_reset_for_an_unknown_address_looks_the_same(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    smtp.wait_for(&account.email, 0).await;
+    let nobody = unique_email();
+    // Interleaved, so that both see the same load from the work done after each answer.
+    let (mut known, mut unknown) = (0.0, 0.0);
+    for _ in 0..20 {
+        for (email, total) in [(&account.email, &mut known), (&nobody, &mut unknown)] {
+            let started = std::time::Instant::now();
+            let response = post(&app, "/api/auth/password/reset", json!({ "email": email })).await;
+            *total += started.elapsed().as_secs_f64() / 20.0;
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            assert_eq!(response.text().await.unwrap(), "{}");
+        }
+    }
+    assert!(
+        (unknown - known).abs() <= 0.2 * known.max(unknown) + 0.002,
+        "known {:.2} ms, unknown {:.2} ms",
+        known * 1000.0,
+        unknown * 1000.0
+    );
+    smtp.wait_for(&account.email, 20).await;
+    assert!(smtp
+        .messages()
+        .iter()
+        .all(|m| !m.to.eq_ignore_ascii_case(&nobody)));
+}
+
+async fn sign_in_by_link_or_by_code(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    smtp.wait_for(&account.email, 0).await;
+    // By link.
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/email/signin",
+            json!({ "email": account.email })
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+    let mail = smtp.wait_for(&account.email, 1).await;
+    let body = expect_status(
+        post(
+            &app,
+            "/api/auth/email/signin/confirm",
+            json!({ "token": mail.token() }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["user"]["id"], account.id.as_str());
+    assert_eq!(body["user"]["emailVerified"], true);
+    // By code; the link of that message is then used up too.
+    post(
+        &app,
+        "/api/auth/email/signin",
+        json!({ "email": account.email }),
+    )
+    .await;
+    let mail = smtp.wait_for(&account.email, 2).await;
+    let code = mail.code();
+    assert_eq!(code.len(), 6);
+    let by_code = post(
+        &app,
+        "/api/auth/email/signin/confirm",
+        json!({ "email": account.email.to_uppercase(), "code": code }),
+    )
+    .await;
+    expect_status(by_code, StatusCode::OK).await;
+    expect_error(
+        post(
+            &app,
+            "/api/auth/email/signin/confirm",
+            json!({ "token": mail.token() }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "token_used",
+    )
+    .await;
+    // Five wrong codes and the right one no longer works.
+    post(
+        &app,
+        "/api/auth/email/signin",
+        json!({ "email": account.email }),
+    )
+    .await;
+    let code = smtp.wait_for(&account.email, 3).await.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let attempt = post(
+            &app,
+            "/api/auth/email/signin/confirm",
+            json!({ "email": account.email, "code": wrong }),
+        )
+        .await;
+        expect_error(attempt, StatusCode::BAD_REQUEST, "token_invalid").await;
+    }
+    let too_late = post(
+        &app,
+        "/api/auth/email/signin/confirm",
+        json!({ "email": account.email, "code": code }),
+    )
+    .await;
+    expect_error(too_late, StatusCode::BAD_REQUEST, "token_invalid").await;
+    // An address without an account: 202, no message, and no code works.
+    let nobody = unique_email();
+    assert_eq!(
+        post(&app, "/api/auth/email/signin", json!({ "email": nobody }))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    expect_error(
+        post(
+            &app,
+            "/api/auth/email/signin/confirm",
+            json!({ "email": nobody, "code": "123456" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+}
+
+async fn an_email_change_waits_for_the_new_address(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    smtp.wait_for(&account.email, 0).await;
+    let (other_access, other_refresh) = app.login_pair(&account.email).await;
+    let new_email = unique_email();
+    let wrong = app
+        .post_with_bearer(
+            "/api/auth/email/change",
+            &account.access,
+            &json!({ "newEmail": new_email, "currentPassword": "wrong-Password-1" }),
+        )
+        .await;
+    expect_error(wrong, StatusCode::BAD_REQUEST, "validation_error").await;
+    let taken = app.register(&unique_email()).await;
+    let clash = app
+        .post_with_bearer(
+            "/api/auth/email/change",
+            &account.access,
+            &json!({ "newEmail": taken.email, "currentPassword": PASSWORD }),
+        )
+        .await;
+    expect_error(clash, StatusCode::CONFLICT, "email_taken").await;
+    let asked = app
+        .post_with_bearer(
+            "/api/auth/email/change",
+            &account.access,
+            &json!({ "newEmail": new_email, "currentPassword": PASSWORD }),
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let confirmation = smtp.wait_for(&new_email, 0).await;
+    let notice = smtp.wait_for(&account.email, 1).await;
+    assert!(notice.text.contains(&new_email), "{notice:?}");
+    // Nothing changed yet.
+    expect_status(app.login(&account.email, PASSWORD).await, StatusCode::OK).await;
+    let confirmed = app
+        .post_with_bearer(
+            "/api/auth/email/change/confirm",
+            &account.access,
+            &json!({ "token": confirmation.token() }),
+        )
+        .await;
+    let user = expect_status(confirmed, StatusCode::OK).await;
+    assert_eq!(user["email"], new_email.as_str());
+    assert_eq!(user["emailVerified"], true);
+    expect_error(
+        app.login(&account.email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    expect_status(app.login(&new_email, PASSWORD).await, StatusCode::OK).await;
+    // The confirming session stays; the others ended.
+    expect_status(
+        app.get_with_bearer("/api/auth/me", &account.access).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        app.get_with_bearer("/api/auth/me", &other_access).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    expect_error(
+        app.refresh(&other_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+}
+
+crate::on_both_backends!(
+    registering_sends_a_verification_link_that_works_once,
+    a_password_reset_signs_in_with_the_new_password_and_ends_other_sessions,
+    a_reset_token_dies_with_the_password_and_serves_one_purpose,
+    an_expired_link_is_refused,
+    a_reset_for_an_unknown_address_looks_the_same,
+    sign_in_by_link_or_by_code,
+    an_email_change_waits_for_the_new_address,
+);
