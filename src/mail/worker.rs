@@ -130,6 +130,8 @@ async fn with_write_turn<T>(
         None => None,
     };
     let mut conn = outbox.pool.get().map_err(|e| e.to_string())?;
+    // The pool is shared with the requests, whose reads leave SQLite connections read-only.
+    conn.set_read_only(false).map_err(|e| e.to_string())?;
     work(&mut conn).map_err(|e| e.to_string())
 }
 

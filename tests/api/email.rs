@@ -486,4 +486,52 @@ crate::on_both_backends!(
     a_reset_for_an_unknown_address_looks_the_same,
     sign_in_by_link_or_by_code,
     an_email_change_waits_for_the_new_address,
+    sends_are_limited_and_verification_can_be_required,
 );
+
+/// Every send is limited per recipient (and per client address), the same for addresses with
+/// and without an account; `email.require_verification` keeps unverified addresses out of
+/// password login; with email off the routes say so.
+async fn sends_are_limited_and_verification_can_be_required(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |s| {
+        s.rate_limit.email_send_per_address = authd::config::parse_quota("2/10m").unwrap();
+        s.email.require_verification = true;
+    })
+    .await
+    else {
+        return;
+    };
+    for email in [unique_email(), app.register(&unique_email()).await.email] {
+        for _ in 0..2 {
+            let sent = post(&app, "/api/auth/password/reset", json!({ "email": email })).await;
+            assert_eq!(sent.status(), StatusCode::ACCEPTED);
+        }
+        let limited = post(&app, "/api/auth/password/reset", json!({ "email": email })).await;
+        assert!(limited.headers().contains_key("retry-after"));
+        expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    let account = app.register(&unique_email()).await;
+    let unverified = app.login(&account.email, PASSWORD).await;
+    expect_error(unverified, StatusCode::FORBIDDEN, "email_not_verified").await;
+    let token = smtp.wait_for(&account.email, 0).await.token();
+    expect_status(
+        post(&app, "/api/auth/email/verify", json!({ "token": token })).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(app.login(&account.email, PASSWORD).await, StatusCode::OK).await;
+
+    let Some(off) = spawn_app_with(backend, |s| s.email.enabled = false).await else {
+        return;
+    };
+    let refused = post(
+        &off,
+        "/api/auth/password/reset",
+        json!({ "email": account.email }),
+    )
+    .await;
+    expect_error(refused, StatusCode::FORBIDDEN, "email_disabled").await;
+}
