@@ -1,13 +1,16 @@
 // End-to-end: the example SPA (http://localhost:5173) against a real authd on another origin,
 // in headless Chromium driven by playwright-core. Also starts the certified OpenID provider of
-// tests/interop for provider sign-in. Skipped with a message where Chromium is missing.
+// tests/interop for provider sign-in, and the SMTP server of the Rust tests (tests/smtp, PyPI
+// aiosmtpd) for the emailed links; without aiosmtpd authd's development mail folder stands in
+// (AUTHD_TEST_REQUIRE_SMTP=1 makes that an error). Skipped with a message where Chromium is
+// missing.
 //
 // Every test saves a screenshot in e2e/artifacts/; a failing test also keeps its trace there
 // (open with `npx playwright show-trace FILE`).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -25,6 +28,11 @@ const CLIENT_SECRET = "authd-e2e-secret";
 const PROVIDER_EMAIL = `sso-${Date.now()}@example.com`;
 const PASSWORD = "violet-Tractor-42";
 const ACCESS_TTL_SECS = 4;
+const SMTP_PYTHON = process.env.AUTHD_TEST_SMTP_PYTHON
+  ?? [join(repo, "target/smtp-venv/bin/python")].find((python) => existsSync(python));
+if (!SMTP_PYTHON && process.env.AUTHD_TEST_REQUIRE_SMTP === "1") {
+  throw new Error("AUTHD_TEST_REQUIRE_SMTP=1 but no AUTHD_TEST_SMTP_PYTHON (a Python with aiosmtpd)");
+}
 
 const missing = !existsSync(CHROMIUM)
   ? `no Chromium at ${CHROMIUM} (apt-get install chromium)`
@@ -41,6 +49,7 @@ const children = [];
 let stopping = false;
 let browser;
 let authd;
+let mailDir;
 
 function freePort() {
   return new Promise((resolvePort) => {
@@ -51,8 +60,9 @@ function freePort() {
   });
 }
 
-function start(command, args, options, readyLine) {
-  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+// `stdin: "pipe"` keeps the child's standard input open (the SMTP server runs until it closes).
+function start(command, args, { stdin = "ignore", ...options }, readyLine) {
+  const child = spawn(command, args, { ...options, stdio: [stdin, "pipe", "pipe"] });
   children.push(child);
   let output = "";
   return new Promise((resolveStart, reject) => {
@@ -87,6 +97,13 @@ before(async () => {
   const authdPort = await freePort();
   authd = `http://127.0.0.1:${authdPort}`;
   const data = mkdtempSync(join(tmpdir(), "authd-e2e-"));
+  mailDir = join(data, "mail");
+  let mailEnv = { AUTHD__EMAIL__DEV_MAIL_DIR: mailDir };
+  if (SMTP_PYTHON) {
+    const smtpPort = await freePort();
+    await start(SMTP_PYTHON, [join(repo, "tests/smtp/server.py"), String(smtpPort), mailDir], { stdin: "pipe" }, /listening/);
+    mailEnv = { AUTHD__EMAIL__SMTP_URL: `smtp://127.0.0.1:${smtpPort}` };
+  }
   const env = {
     PATH: process.env.PATH,
     RUST_LOG: "warn",
@@ -104,6 +121,9 @@ before(async () => {
     AUTHD__OIDC__PROVIDERS__CERTIFIED__CLIENT_ID: CLIENT_ID,
     AUTHD__OIDC__PROVIDERS__CERTIFIED__CLIENT_SECRET: CLIENT_SECRET,
     AUTHD__OIDC__PROVIDERS__CERTIFIED__DISPLAY_NAME: "Certified OP",
+    AUTHD__EMAIL__ENABLED: "true",
+    AUTHD__EMAIL__LINK_BASE_URL: SPA,
+    ...mailEnv,
   };
   start(AUTHD_BIN, [], { cwd: data, env }, /$^/).catch((error) => console.error(String(error)));
   await waitForHttp(`${authd}/readyz`);
@@ -166,6 +186,31 @@ async function signIn(page, email) {
   await page.fill('input[name="password"]', PASSWORD);
   await page.click("#signin button");
   await page.waitForSelector("#email");
+}
+
+// The `index`-th message (0 = first) to `to` whose link opens `path` of the SPA (or that
+// matches a RegExp), with its link and, for a sign-in, its code. Quoted-printable soft breaks
+// and escapes are undone first.
+async function waitForMail(to, path, index = 0) {
+  const linkPattern = path instanceof RegExp ? path : new RegExp(`${SPA}${path}\\?token=[A-Za-z0-9_-]+`);
+  for (let i = 0; i < 400; i++) {
+    const files = existsSync(mailDir) ? readdirSync(mailDir).filter((f) => f.endsWith(".eml")) : [];
+    const mails = files
+      .map((f) => ({ f, at: statSync(join(mailDir, f)).mtimeMs }))
+      .sort((a, b) => a.at - b.at || a.f.localeCompare(b.f))
+      .map(({ f }) => readFileSync(join(mailDir, f), "utf8"))
+      .map((raw) => raw.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16))))
+      .filter((text) => {
+        const headers = text.slice(0, text.search(/\r?\n\r?\n/));
+        return new RegExp(`^To:.*${to.replace(/[.+]/g, "\\$&")}`, "mi").test(headers) && linkPattern.test(text);
+      });
+    if (mails.length > index) {
+      const text = mails[index];
+      return { text, link: text.match(linkPattern)[0], code: text.match(/code: (\d{6})/)?.[1] };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no message ${index + 1} to ${to} with a link to ${path}`);
 }
 
 const stored = (page, key) => page.evaluate((k) => localStorage.getItem(k), key);
@@ -275,4 +320,107 @@ e2e("a page from an origin that is not allowed is refused by CORS", async ({ pag
   };
   assert.equal(await probe(SPA)(), "answered 400");
   assert.equal(await probe(FOREIGN_SPA)(), "refused");
+});
+
+const login = (email, password) => fetch(`${authd}/api/auth/login`, {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }),
+});
+
+e2e("forgot password: the emailed link's page sets a new password and signs in", async ({ page }) => {
+  const email = uniqueEmail();
+  const other = await browser.newContext();
+  const before = await other.newPage();
+  await signUp(before, email);
+  const oldRefresh = await stored(before, "authd.refresh");
+  await other.close();
+
+  await page.goto(`${SPA}/signin`);
+  await page.click("text=Forgot your password?");
+  await page.fill('#forgot input[name="email"]', email);
+  await page.click("#forgot button");
+  await page.waitForSelector("#message.ok");
+  const mail = await waitForMail(email, "/auth/reset-password");
+  await page.goto(mail.link);
+  await page.fill('#reset input[name="newPassword"]', "Copper-Kettle-91");
+  await page.click("#reset button");
+  await page.waitForSelector("#email");
+  assert.equal(await page.textContent("#email"), email);
+  assert.ok(await stored(page, "authd.refresh"));
+  assert.equal((await login(email, PASSWORD)).status, 401, "the old password still works");
+  assert.equal((await login(email, "Copper-Kettle-91")).status, 200);
+  const ended = await fetch(`${authd}/api/auth/refresh`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh: oldRefresh }),
+  });
+  assert.equal(ended.status, 401, "the session from before the reset survived");
+});
+
+e2e("verify email: banner, resend, and a link that opening alone does not use up", async ({ page }) => {
+  const email = uniqueEmail();
+  await signUp(page, email);
+  await page.waitForSelector("#verify-banner");
+  await page.click("#resend");
+  await page.waitForSelector("#message.ok");
+  const mail = await waitForMail(email, "/auth/verify-email", 1);
+  // A mail scanner opening the link, scripts and all, changes nothing.
+  const scanner = await browser.newContext();
+  await (await scanner.newPage()).goto(mail.link);
+  await scanner.close();
+  await page.goto(mail.link);
+  await page.click("#verify button");
+  await page.waitForSelector("#verified");
+  assert.match(await page.textContent("#verified"), new RegExp(`${email} is verified`));
+  await page.click("text=Back to your profile");
+  await page.waitForSelector("#email");
+  assert.equal(await page.$("#verify-banner"), null, "the banner is still shown");
+});
+
+e2e("sign in with an emailed link, and with the code", async ({ page }) => {
+  const email = uniqueEmail();
+  const other = await browser.newContext();
+  await signUp(await other.newPage(), email);
+  await other.close();
+
+  await page.goto(`${SPA}/signin`);
+  await page.click("text=Email me a sign-in link");
+  await page.fill('#email-signin input[name="email"]', email);
+  await page.click("#email-signin button");
+  await page.waitForSelector("#email-code:not([hidden])");
+  const byLink = await waitForMail(email, "/auth/email-signin");
+  await page.goto(byLink.link);
+  await page.click("#link-signin button");
+  await page.waitForSelector("#email");
+  assert.equal(await page.textContent("#email"), email);
+  assert.equal(await page.$("#verify-banner"), null, "signing in by email did not verify it");
+
+  const typing = await browser.newContext();
+  const tab = await typing.newPage();
+  await tab.goto(`${SPA}/signin/email`);
+  await tab.fill('#email-signin input[name="email"]', email);
+  await tab.click("#email-signin button");
+  const byCode = await waitForMail(email, "/auth/email-signin", 1);
+  assert.match(byCode.code ?? "", /^\d{6}$/);
+  await tab.fill('#email-code input[name="code"]', byCode.code);
+  await tab.click("#email-code button");
+  await tab.waitForSelector("#email");
+  assert.equal(await tab.textContent("#email"), email);
+  await typing.close();
+});
+
+e2e("change email: confirmed from the new address, the old one told", async ({ page }) => {
+  const email = uniqueEmail();
+  const newEmail = uniqueEmail();
+  await signUp(page, email);
+  await page.fill('#change-email input[name="newEmail"]', newEmail);
+  await page.fill('#change-email input[name="currentPassword"]', PASSWORD);
+  await page.click("#change-email button");
+  await page.waitForSelector("#message.ok");
+  assert.equal(await page.textContent("#email"), email, "the email changed before it was confirmed");
+  await waitForMail(email, new RegExp(`to ${newEmail.replace(/[.+]/g, "\\$&")}`));
+  const mail = await waitForMail(newEmail, "/auth/confirm-email-change");
+  await page.goto(mail.link);
+  await page.click("#confirm-change button");
+  await page.waitForSelector(`#email:has-text("${newEmail}")`);
+  assert.match(await page.textContent("#message"), /Your email is now/);
+  assert.equal((await login(newEmail, PASSWORD)).status, 200);
+  assert.equal((await login(email, PASSWORD)).status, 401);
 });

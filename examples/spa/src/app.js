@@ -1,36 +1,18 @@
-// The example SPA: sign up, sign in (password or provider), profile, password, sign out.
+// The example SPA: sign up, sign in (password, provider or emailed link), profile, password,
+// email, sign out.
 import { createAuthClient } from "./auth-client.js";
+import { emailPages } from "./email-pages.js";
+import { errorText, formData, html, show } from "./ui.js";
 
 const AUTHD = window.AUTHD_URL ?? "http://localhost:8000";
 const CALLBACK = `${location.origin}/auth/callback`;
 const auth = createAuthClient({ baseUrl: AUTHD, onSignedOut: () => go("/signin", "Your session ended; sign in again.") });
 const app = document.querySelector("#app");
+const email = emailPages({ auth, app, go: (path, message) => go(path, message, true) });
 
-function show(message, ok = false) {
-  const el = document.querySelector("#message");
-  el.textContent = message ?? "";
-  el.className = ok ? "ok" : "";
-}
-
-function go(path, message) {
+function go(path, message, ok = false) {
   history.pushState({}, "", path);
-  render().then(() => message && show(message));
-}
-
-function errorText(error) {
-  const fields = Object.entries(error.details ?? {})
-    .filter(([key]) => key !== "reason")
-    .map(([field, problems]) => `${field}: ${[].concat(problems).join(" ")}`);
-  return [error.message, ...fields].join(" ");
-}
-
-function html(strings, ...values) {
-  const escape = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return strings.reduce((out, s, i) => out + s + (i < values.length ? escape(values[i]) : ""), "");
-}
-
-function formData(form) {
-  return Object.fromEntries(new FormData(form).entries());
+  render().then(() => message && show(message, ok));
 }
 
 function nav() {
@@ -47,6 +29,7 @@ async function signInPage() {
       <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
       <button>Sign in</button>
     </form>
+    <p><a href="/forgot-password" data-link>Forgot your password?</a> · <a href="/signin/email" data-link>Email me a sign-in link</a></p>
     <h2>Or continue with</h2>
     <div class="providers" id="providers">Loading…</div>`;
   document.querySelector("#signin").onsubmit = async (event) => {
@@ -102,7 +85,8 @@ async function profilePage() {
   app.innerHTML = `<p>Loading…</p>`;
   let me;
   try { me = await auth.me(); } catch (error) { if (error.status !== 401) show(errorText(error)); return; }
-  app.innerHTML = html`
+  const { banner, change } = email.profileSection(me);
+  app.innerHTML = banner + html`
     <h1>Profile</h1>
     <dl>
       <dt>Email</dt><dd id="email">${me.email}</dd>
@@ -122,8 +106,9 @@ async function profilePage() {
       <label>Current password <input name="currentPassword" type="password" autocomplete="current-password" required></label>
       <label>New password <input name="newPassword" type="password" autocomplete="new-password" required></label>
       <button>Change password</button>
-    </form>
+    </form>` + change + `
     <p><button class="secondary" id="logout">Log out</button> <button class="secondary" id="logout-all">Log out everywhere</button></p>`;
+  email.wireProfileSection();
   document.querySelector("#reload").onclick = () => profilePage().then(() => show("Profile reloaded.", true));
   document.querySelector("#edit").onsubmit = async (event) => {
     event.preventDefault();
@@ -138,7 +123,13 @@ async function profilePage() {
   document.querySelector("#logout-all").onclick = async () => { await auth.signOut({ everywhere: true }); go("/signin", "Signed out everywhere."); };
 }
 
-const routes = { "/signin": signInPage, "/signup": signUpPage, "/auth/callback": callbackPage, "/profile": profilePage };
+const routes = {
+  "/signin": signInPage,
+  "/signup": signUpPage,
+  "/auth/callback": callbackPage,
+  "/profile": profilePage,
+  ...email.routes,
+};
 
 async function render() {
   show("");

@@ -227,6 +227,32 @@ export function createAuthClient({ baseUrl, onSignedOut = () => {}, storage = gl
     updateMe: (fields) => json("/api/auth/me", { method: "PATCH", body: JSON.stringify(fields) }),
     changePassword: (currentPassword, newPassword) =>
       json("/api/auth/password", { method: "POST", body: JSON.stringify({ currentPassword, newPassword }) }),
+    // Email: every link authd sends opens a page of the SPA with `?token=`; the page POSTs the
+    // token only when the person presses its button, so a mail scanner opening the link uses
+    // nothing up.
+    requestPasswordReset: (email) => post("/api/auth/password/reset", { email }),
+    async confirmPasswordReset(token, newPassword) {
+      const body = await post("/api/auth/password/reset/confirm", { token, newPassword });
+      save(body);
+      return body.user;
+    },
+    sendVerification: () => json("/api/auth/email/verify/send", { method: "POST" }),
+    verifyEmail: (token) => post("/api/auth/email/verify", { token }),
+    requestSignInEmail: (email) => post("/api/auth/email/signin", { email }),
+    // `{ token }` from the link, or `{ email, code }` typed from the same email.
+    async confirmSignInEmail(proof) {
+      const body = await post("/api/auth/email/signin/confirm", proof);
+      save(body);
+      return body.user;
+    },
+    changeEmail: (newEmail, currentPassword) =>
+      json("/api/auth/email/change", { method: "POST", body: JSON.stringify({ newEmail, currentPassword }) }),
+    // Signed in, the bearer token goes along so this session survives the change; every other
+    // session of the account ends.
+    confirmEmailChange: (token) =>
+      tokens().refresh
+        ? json("/api/auth/email/change/confirm", { method: "POST", body: JSON.stringify({ token }) })
+        : post("/api/auth/email/change/confirm", { token }),
     // Ends this session; with `everywhere`, every session of the user (needs the bearer token).
     async signOut({ everywhere = false } = {}) {
       const { refresh } = tokens();
