@@ -82,6 +82,15 @@ pub trait WithDb {
         &self,
         work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
     ) -> impl std::future::Future<Output = ApiResult<T>>;
+
+    /// `db_write` in one transaction: an error rolls every write of `work` back.
+    fn db_transaction<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
+    ) -> impl std::future::Future<Output = ApiResult<T>> {
+        use diesel::Connection as _;
+        self.db_write(move |conn, state| conn.transaction(|conn| work(conn, state)))
+    }
 }
 
 /// Waits at most `wait` for a permit; 503 `database_unavailable` after that.

@@ -195,6 +195,18 @@ pub fn inspect(
     check(conn, purpose, found, now)
 }
 
+/// What a typed code did: signed in, or counted as wrong. A wrong code is not an `Err`: its
+/// count must be committed, while an `Err` rolls the caller's transaction back.
+pub enum CodeCheck {
+    Redeemed(Box<(EmailToken, Option<User>)>),
+    Wrong,
+}
+
+/// The refusal of a wrong code (after its count is committed).
+pub fn wrong_code() -> ApiError {
+    ApiError::email_token_invalid("the code is wrong; after 5 wrong codes it stops working")
+}
+
 /// Sign-in by code: the newest sign-in token sent to `email` whose code matches. A wrong code
 /// counts against that token, which dies after `MAX_CODE_ATTEMPTS`.
 pub fn redeem_code(
@@ -203,7 +215,7 @@ pub fn redeem_code(
     user: Option<&User>,
     code: &str,
     now: NaiveDateTime,
-) -> ApiResult<(EmailToken, Option<User>)> {
+) -> ApiResult<CodeCheck> {
     let address = user.map_or(email, |u| u.email.as_str());
     let Some(found) =
         EmailToken::latest_with_code(conn, Purpose::EmailSignin.as_str(), address, now)?
@@ -218,11 +230,10 @@ pub fn redeem_code(
         .is_some_and(|expected| constant_time_eq(expected, &sha256_hex(code.trim())));
     if !matches {
         EmailToken::count_wrong_code(conn, &found.token_hash, MAX_CODE_ATTEMPTS, now)?;
-        return Err(ApiError::email_token_invalid(
-            "the code is wrong; after 5 wrong codes it stops working",
-        ));
+        return Ok(CodeCheck::Wrong);
     }
-    use_token(conn, Purpose::EmailSignin, found, now)
+    let redeemed = use_token(conn, Purpose::EmailSignin, found, now)?;
+    Ok(CodeCheck::Redeemed(Box::new(redeemed)))
 }
 
 fn use_token(

@@ -7,7 +7,7 @@ use super::responses::TokenPairBody;
 use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::sessions;
 use crate::db::users::{Taken, User};
-use crate::db::{self, is_unique_violation};
+use crate::db::{self, UniqueField};
 use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
@@ -121,19 +121,17 @@ async fn register(
         return Err(taken_error(taken));
     }
     user.password_hash = Some(state.hasher.hash(password.into_secret()).await?);
+    // The user, the session and the verification message are written together or not at all.
+    // A race lost on a unique index is named by the index: after a failed statement PostgreSQL
+    // reads nothing more in the transaction.
     let (user, pair) = state
-        .db_write(move |conn, state| {
-            user.insert(conn).map_err(|error| {
-                if is_unique_violation(&error) {
-                    let taken = User::find_taken(conn, Some(&user.email_key), None)
-                        .ok()
-                        .flatten()
-                        .unwrap_or(Taken::Username);
-                    taken_error(taken)
-                } else {
-                    error.into()
-                }
-            })?;
+        .db_transaction(move |conn, state| {
+            user.insert(conn)
+                .map_err(|error| match db::unique_violation(&error) {
+                    Some(UniqueField::Email) => taken_error(Taken::Email),
+                    Some(UniqueField::Username) => taken_error(Taken::Username),
+                    _ => error.into(),
+                })?;
             let pair = sessions::start(conn, &state.issuer, &user)?;
             // With email set up, the address is confirmed by a link sent at once.
             if let Some(mail) = &state.mail {

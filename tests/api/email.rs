@@ -30,7 +30,7 @@ pub async fn spawn_with_smtp(
     .await
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+pub async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.post(path, &body).await
 }
 
@@ -293,199 +293,12 @@ async fn a_reset_for_an_unknown_address_looks_the_same(backend: Backend) {
         .all(|m| !m.to.eq_ignore_ascii_case(&nobody)));
 }
 
-async fn sign_in_by_link_or_by_code(backend: Backend) {
-    let Some(smtp) = SmtpServer::start(0) else {
-        return;
-    };
-    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
-        return;
-    };
-    let account = app.register(&unique_email()).await;
-    smtp.wait_for(&account.email, 0).await;
-    // By link.
-    assert_eq!(
-        post(
-            &app,
-            "/api/auth/email/signin",
-            json!({ "email": account.email })
-        )
-        .await
-        .status(),
-        StatusCode::ACCEPTED
-    );
-    let mail = smtp.wait_for(&account.email, 1).await;
-    let body = expect_status(
-        post(
-            &app,
-            "/api/auth/email/signin/confirm",
-            json!({ "token": mail.token() }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body["user"]["id"], account.id.as_str());
-    assert_eq!(body["user"]["emailVerified"], true);
-    // By code; the link of that message is then used up too.
-    post(
-        &app,
-        "/api/auth/email/signin",
-        json!({ "email": account.email }),
-    )
-    .await;
-    let mail = smtp.wait_for(&account.email, 2).await;
-    let code = mail.code();
-    assert_eq!(code.len(), 6);
-    let by_code = post(
-        &app,
-        "/api/auth/email/signin/confirm",
-        json!({ "email": account.email.to_uppercase(), "code": code }),
-    )
-    .await;
-    expect_status(by_code, StatusCode::OK).await;
-    expect_error(
-        post(
-            &app,
-            "/api/auth/email/signin/confirm",
-            json!({ "token": mail.token() }),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "token_used",
-    )
-    .await;
-    // Five wrong codes and the right one no longer works.
-    post(
-        &app,
-        "/api/auth/email/signin",
-        json!({ "email": account.email }),
-    )
-    .await;
-    let code = smtp.wait_for(&account.email, 3).await.code();
-    let wrong = if code == "000000" { "111111" } else { "000000" };
-    for _ in 0..5 {
-        let attempt = post(
-            &app,
-            "/api/auth/email/signin/confirm",
-            json!({ "email": account.email, "code": wrong }),
-        )
-        .await;
-        expect_error(attempt, StatusCode::BAD_REQUEST, "token_invalid").await;
-    }
-    let too_late = post(
-        &app,
-        "/api/auth/email/signin/confirm",
-        json!({ "email": account.email, "code": code }),
-    )
-    .await;
-    expect_error(too_late, StatusCode::BAD_REQUEST, "token_invalid").await;
-    // An address without an account: 202, no message, and no code works.
-    let nobody = unique_email();
-    assert_eq!(
-        post(&app, "/api/auth/email/signin", json!({ "email": nobody }))
-            .await
-            .status(),
-        StatusCode::ACCEPTED
-    );
-    expect_error(
-        post(
-            &app,
-            "/api/auth/email/signin/confirm",
-            json!({ "email": nobody, "code": "123456" }),
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "token_invalid",
-    )
-    .await;
-}
-
-async fn an_email_change_waits_for_the_new_address(backend: Backend) {
-    let Some(smtp) = SmtpServer::start(0) else {
-        return;
-    };
-    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
-        return;
-    };
-    let account = app.register(&unique_email()).await;
-    smtp.wait_for(&account.email, 0).await;
-    let (other_access, other_refresh) = app.login_pair(&account.email).await;
-    let new_email = unique_email();
-    let wrong = app
-        .post_with_bearer(
-            "/api/auth/email/change",
-            &account.access,
-            &json!({ "newEmail": new_email, "currentPassword": "wrong-Password-1" }),
-        )
-        .await;
-    expect_error(wrong, StatusCode::BAD_REQUEST, "validation_error").await;
-    let taken = app.register(&unique_email()).await;
-    let clash = app
-        .post_with_bearer(
-            "/api/auth/email/change",
-            &account.access,
-            &json!({ "newEmail": taken.email, "currentPassword": PASSWORD }),
-        )
-        .await;
-    expect_error(clash, StatusCode::CONFLICT, "email_taken").await;
-    let asked = app
-        .post_with_bearer(
-            "/api/auth/email/change",
-            &account.access,
-            &json!({ "newEmail": new_email, "currentPassword": PASSWORD }),
-        )
-        .await;
-    assert_eq!(asked.status(), StatusCode::ACCEPTED);
-    let confirmation = smtp.wait_for(&new_email, 0).await;
-    let notice = smtp.wait_for(&account.email, 1).await;
-    assert!(notice.text.contains(&new_email), "{notice:?}");
-    // Nothing changed yet.
-    expect_status(app.login(&account.email, PASSWORD).await, StatusCode::OK).await;
-    let confirmed = app
-        .post_with_bearer(
-            "/api/auth/email/change/confirm",
-            &account.access,
-            &json!({ "token": confirmation.token() }),
-        )
-        .await;
-    let user = expect_status(confirmed, StatusCode::OK).await;
-    assert_eq!(user["email"], new_email.as_str());
-    assert_eq!(user["emailVerified"], true);
-    expect_error(
-        app.login(&account.email, PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    expect_status(app.login(&new_email, PASSWORD).await, StatusCode::OK).await;
-    // The confirming session stays; the others ended.
-    expect_status(
-        app.get_with_bearer("/api/auth/me", &account.access).await,
-        StatusCode::OK,
-    )
-    .await;
-    expect_error(
-        app.get_with_bearer("/api/auth/me", &other_access).await,
-        StatusCode::UNAUTHORIZED,
-        "token_revoked",
-    )
-    .await;
-    expect_error(
-        app.refresh(&other_refresh).await,
-        StatusCode::UNAUTHORIZED,
-        "token_revoked",
-    )
-    .await;
-}
-
 crate::on_both_backends!(
     registering_sends_a_verification_link_that_works_once,
     a_password_reset_signs_in_with_the_new_password_and_ends_other_sessions,
     a_reset_token_dies_with_the_password_and_serves_one_purpose,
     an_expired_link_is_refused,
     a_reset_for_an_unknown_address_looks_the_same,
-    sign_in_by_link_or_by_code,
-    an_email_change_waits_for_the_new_address,
     sends_are_limited_and_verification_can_be_required,
 );
 

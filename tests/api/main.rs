@@ -7,6 +7,7 @@ mod cli;
 mod container;
 mod cors;
 mod email;
+mod email_signin;
 mod errors;
 mod headers;
 mod health;

@@ -1,0 +1,170 @@
+//! Email change: confirmed from the new address, announced to the old one.
+
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{accepted, limit_send, mail, parse_email, post_route, TokenBody};
+use crate::auth::email_tokens::{self, Purpose};
+use crate::auth::lockout::LoginKey;
+use crate::auth::{sessions, AuthenticatedUser};
+use crate::db;
+use crate::db::sessions::RevokeReason;
+use crate::db::users::User;
+use crate::domain::UserEmail;
+use crate::errors::{ApiError, ApiResult};
+use crate::routes::client_ip::{client_ip, limit_key};
+use crate::routes::json::ValidJson;
+use crate::routes::me::current_user;
+use crate::routes::responses::UserBody;
+use crate::state::{AppState, WithDb};
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(post_route(
+        "/api/auth/email/change",
+        web::post().to(request_change),
+    ))
+    .service(post_route(
+        "/api/auth/email/change/confirm",
+        web::post().to(confirm_change),
+    ));
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeBody {
+    new_email: String,
+    current_password: String,
+}
+
+/// Sends a confirmation to the new address and a notice to the old one; nothing changes until
+/// the new address confirms. The current password is checked like a login (lockout).
+async fn request_change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    ValidJson(body): ValidJson<ChangeBody>,
+) -> ApiResult<HttpResponse> {
+    mail(&state)?;
+    let new_email = UserEmail::parse(&body.new_email)
+        .map_err(|problem| ApiError::validation_field("newEmail", problem))?;
+    limit_send(&state, &req, &format!("user:{}", caller.user_id)).await?;
+    let address = limit_key(client_ip(&state, &req));
+    let lookup = caller.clone();
+    let checking = address.clone();
+    let (user, lock) = state
+        .db(move |conn, state| {
+            let user = current_user(conn, state, &lookup)?;
+            let lock = state.lockout.check(
+                conn,
+                &LoginKey::user(&user.id),
+                Some(&user.id),
+                &checking,
+                db::now(),
+            )?;
+            Ok((user, lock))
+        })
+        .await?;
+    if let Err(locked) = lock {
+        return Err(ApiError::rate_limited(locked.wait(db::now())));
+    }
+    if new_email.key() == user.email_key {
+        return Err(ApiError::validation_field(
+            "newEmail",
+            "This is already your email address.",
+        ));
+    }
+    let verified = state
+        .hasher
+        .verify(
+            SecretString::from(body.current_password),
+            user.password_hash.clone(),
+        )
+        .await?;
+    let key = LoginKey::user(&user.id);
+    if !verified.matches {
+        state
+            .db_write(move |conn, state| {
+                state
+                    .lockout
+                    .record_failure(conn, &key, &address, db::now())
+            })
+            .await?;
+        return Err(ApiError::validation_field(
+            "currentPassword",
+            "The current password is not correct.",
+        ));
+    }
+    state
+        .db_transaction(move |conn, state| {
+            if User::find_by_email_key(conn, &new_email.key())?.is_some() {
+                return Err(ApiError::email_taken());
+            }
+            let now = db::now();
+            let mail = mail(state)?;
+            email_tokens::issue(
+                conn,
+                mail,
+                Purpose::ChangeEmail,
+                Some(&user),
+                new_email.as_str(),
+                now,
+            )?;
+            email_tokens::notify(
+                conn,
+                mail,
+                "email_changed",
+                &user.email,
+                new_email.as_str(),
+                now,
+            )?;
+            state
+                .lockout
+                .record_success(conn, &key, &user.id, &address, now)
+        })
+        .await?;
+    mail(&state)?.wake();
+    Ok(accepted())
+}
+
+/// Makes the confirmed address the account's email (verified) and ends the other sessions:
+/// the session of the caller's bearer token, if one is sent, stays.
+async fn confirm_change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ValidJson(body): ValidJson<TokenBody>,
+) -> ApiResult<HttpResponse> {
+    mail(&state)?;
+    let caller = match req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        true => Some(AuthenticatedUser::extract(&req).await?),
+        false => None,
+    };
+    let user = state
+        .db_transaction(move |conn, _| {
+            let (token, user) =
+                email_tokens::redeem(conn, Purpose::ChangeEmail, &body.token, db::now())?;
+            let user = user.ok_or_else(|| ApiError::email_token_invalid("the account is gone"))?;
+            let new_email = parse_email(&token.email)?;
+            User::set_email(conn, &user.id, new_email.as_str(), &new_email.key()).map_err(
+                |error| match db::unique_violation(&error) {
+                    Some(_) => ApiError::email_taken(),
+                    None => error.into(),
+                },
+            )?;
+            // Signed in as someone else (a shared browser): refused, and the token kept.
+            if caller.as_ref().is_some_and(|c| c.user_id != user.id) {
+                return Err(ApiError::email_token_invalid(
+                    "the token belongs to another account; sign out first",
+                ));
+            }
+            let keep = caller.as_ref().map(|c| c.session_id.as_str());
+            sessions::end_all(conn, &user.id, keep, RevokeReason::EmailChanged)?;
+            Ok(User::find_by_id(conn, &user.id)?)
+        })
+        .await?;
+    log::info!("email of user {} changed", user.id);
+    Ok(HttpResponse::Ok().json(UserBody::from(user)))
+}
