@@ -6,7 +6,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::jwt::{IssuedPair, PairIds, RefreshClaims, TokenIssuer, TokenSubject};
 use crate::db::blacklist::{BlacklistedToken, REASON_LOGOUT, REASON_ROTATED};
-use crate::db::sessions::{Liveness, RevokeReason, Session};
+use crate::db::sessions::{Liveness, RevokeReason, Session, SessionOrigin};
 use crate::db::users::User;
 use crate::db::{self, DbConnection};
 use crate::errors::{ApiError, ApiResult};
@@ -51,19 +51,47 @@ impl SessionPolicy {
     }
 }
 
+/// How a session started, as its owner sees it in the session list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod<'a> {
+    /// A password login, or the registration that set the password.
+    Password,
+    /// An OpenID Connect sign-in through this provider id.
+    Oidc(&'a str),
+    EmailLink,
+    EmailCode,
+    /// The emailed password reset, which signs in.
+    PasswordReset,
+}
+
+impl SignInMethod<'_> {
+    pub fn label(self) -> String {
+        match self {
+            SignInMethod::Password => "password".into(),
+            SignInMethod::Oidc(provider) => format!("oidc:{provider}"),
+            SignInMethod::EmailLink => "email-link".into(),
+            SignInMethod::EmailCode => "email-code".into(),
+            SignInMethod::PasswordReset => "password-reset".into(),
+        }
+    }
+}
+
 /// Starts a session for a user who just proved who they are, and issues its first pair.
-pub fn start(conn: &mut DbConnection, issuer: &TokenIssuer, user: &User) -> ApiResult<IssuedPair> {
+pub fn start(
+    conn: &mut DbConnection,
+    issuer: &TokenIssuer,
+    user: &User,
+    origin: &SessionOrigin,
+) -> ApiResult<IssuedPair> {
     if !user.is_active {
         return Err(ApiError::user_inactive());
     }
-    let session = Session::start(&user.id, db::now());
+    let now = db::now();
+    let mut session = Session::start(&user.id, origin, now, now);
     let ids = PairIds::fresh(&session.id);
     let pair = issuer.issue(&subject(user), &ids)?;
-    Session {
-        expires_at: from_unix(pair.refresh_expires_at),
-        ..session
-    }
-    .insert(conn)?;
+    session.expires_at = from_unix(pair.refresh_expires_at);
+    session.insert(conn)?;
     Ok(pair)
 }
 

@@ -55,7 +55,12 @@ impl BlacklistedToken {
                 Some((session, user))
                     if session.liveness(&user, &self.user_id, oldest_start) == Liveness::Live =>
                 {
-                    Session::extend(conn, &self.session_id, session_expires_at)?;
+                    Session::extend(
+                        conn,
+                        &self.session_id,
+                        session_expires_at,
+                        self.blacklisted_at,
+                    )?;
                     Ok(user)
                 }
                 _ => Err(diesel::result::Error::RollbackTransaction),
@@ -135,6 +140,8 @@ impl QueryFragment<Pg> for ClaimStatement<'_> {
              extended AS (UPDATE sessions SET expires_at = ",
         );
         out.push_bind_param::<Timestamp, _>(&self.session_expires_at)?;
+        out.push_sql(", last_used_at = ");
+        out.push_bind_param::<Timestamp, _>(&token.blacklisted_at)?;
         out.push_sql(
             " WHERE sessions.id IN (SELECT session_id FROM claim)) \
              SELECT users.* FROM users WHERE users.id IN (SELECT user_id FROM claim)",

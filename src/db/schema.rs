@@ -23,6 +23,10 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
+        method -> Text,
+        user_agent -> Text,
+        ip -> Text,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 

@@ -16,6 +16,21 @@ pub struct Session {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_reason: Option<String>,
+    /// `password`, `oidc:<provider>`, `email-link`, `email-code`, `password-reset`.
+    pub method: String,
+    pub user_agent: String,
+    pub ip: String,
+    /// The last refresh; `None` until the first.
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// How and from where a session started: what its owner sees in the session list to tell
+/// their sessions apart. Nothing more is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    pub method: String,
+    pub user_agent: String,
+    pub ip: String,
 }
 
 /// Why a session ended; stored for the operator, not shown to the client.
@@ -26,6 +41,10 @@ pub enum RevokeReason {
     PasswordChanged,
     TokenReused,
     EmailChanged,
+    /// Ended by its owner from the session list.
+    EndedByOwner,
+    /// `logout` with `"scope": "others"`.
+    LogoutOthers,
 }
 
 impl RevokeReason {
@@ -36,6 +55,8 @@ impl RevokeReason {
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::TokenReused => "token_reused",
             RevokeReason::EmailChanged => "email_changed",
+            RevokeReason::EndedByOwner => "ended_by_owner",
+            RevokeReason::LogoutOthers => "logout_others",
         }
     }
 }
@@ -67,14 +88,23 @@ impl Session {
         }
     }
 
-    pub fn start(user_id: &str, expires_at: NaiveDateTime) -> Self {
+    pub fn start(
+        user_id: &str,
+        origin: &SessionOrigin,
+        now: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> Self {
         Session {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_owned(),
-            created_at: super::now(),
+            created_at: now,
             expires_at,
             revoked_at: None,
             revoked_reason: None,
+            method: origin.method.clone(),
+            user_agent: origin.user_agent.clone(),
+            ip: origin.ip.clone(),
+            last_used_at: None,
         }
     }
 
@@ -97,14 +127,59 @@ impl Session {
             .optional()
     }
 
+    /// A refresh: the session lives until the new refresh token expires, and was used now.
     pub fn extend(
         conn: &mut DbConnection,
         id: &str,
         expires_at: NaiveDateTime,
+        now: NaiveDateTime,
     ) -> QueryResult<usize> {
         diesel::update(sessions::table.find(id))
-            .set(sessions::expires_at.eq(expires_at))
+            .set((
+                sessions::expires_at.eq(expires_at),
+                sessions::last_used_at.eq(now),
+            ))
             .execute(conn)
+    }
+
+    /// A user's sessions that are not revoked, not expired and started at or after
+    /// `oldest_start`, most recently used first.
+    pub fn live_of_user(
+        conn: &mut DbConnection,
+        user_id: &str,
+        now: NaiveDateTime,
+        oldest_start: NaiveDateTime,
+    ) -> QueryResult<Vec<Session>> {
+        let mut live: Vec<Session> = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::created_at.ge(oldest_start))
+            .select(Session::as_select())
+            .load(conn)?;
+        live.sort_by_key(|s| std::cmp::Reverse(s.last_used_at.unwrap_or(s.created_at)));
+        Ok(live)
+    }
+
+    /// Revokes session `id` if it is a live session of `user_id`; returns whether it was.
+    pub fn revoke_of_user(
+        conn: &mut DbConnection,
+        id: &str,
+        user_id: &str,
+        reason: RevokeReason,
+    ) -> QueryResult<bool> {
+        let changed = diesel::update(
+            sessions::table
+                .find(id)
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::revoked_at.eq(super::now()),
+            sessions::revoked_reason.eq(reason.as_str()),
+        ))
+        .execute(conn)?;
+        Ok(changed == 1)
     }
 
     /// Revokes one session if it is still live; returns whether it was.

@@ -9,6 +9,8 @@ use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
+use crate::auth::sessions::SignInMethod;
+use crate::db::sessions::SessionOrigin;
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
 use crate::state::AppState;
@@ -91,6 +93,32 @@ pub async fn cap_in_flight(
 }
 
 /// The client's address for this request.
+/// What the session list shows of a new session's client: the sign-in method, the address
+/// from the trusted-proxy rule, and the user agent cut to `MAX_USER_AGENT` characters with
+/// control characters dropped.
+pub fn session_origin(
+    state: &AppState,
+    req: &HttpRequest,
+    method: SignInMethod<'_>,
+) -> SessionOrigin {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT)
+        .collect();
+    SessionOrigin {
+        method: method.label(),
+        user_agent,
+        ip: client_ip(state, req).to_string(),
+    }
+}
+
+const MAX_USER_AGENT: usize = 200;
+
 pub fn client_ip(state: &AppState, req: &HttpRequest) -> IpAddr {
     state
         .proxies

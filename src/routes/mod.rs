@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod password;
 pub mod register;
 pub mod responses;
+pub mod sessions;
 pub mod tokens;
 pub mod well_known;
 
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     password::configure(cfg);
     oidc::configure(cfg);
     identities::configure(cfg);
+    sessions::configure(cfg);
     email::configure(cfg);
 }
 

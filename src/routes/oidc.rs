@@ -12,6 +12,7 @@ use super::client_ip::limit_client;
 use super::json::ValidJson;
 use super::responses::{TokenPairBody, UserBody};
 use crate::auth::oidc::{binding, ProviderIdentity};
+use crate::auth::sessions::SignInMethod;
 use crate::auth::{sessions, AuthenticatedUser};
 use crate::db::identities::Identity;
 use crate::db::oidc_states::OidcState;
@@ -20,6 +21,7 @@ use crate::db::{self, is_unique_violation, DbConnection, TxError, UniqueField};
 use crate::domain::UserEmail;
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
+use crate::routes::client_ip::session_origin;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -217,13 +219,14 @@ async fn callback(
     limit_client(&state, &req, Rule::OidcCallbackPerIp).await?;
     let provider_id = path.into_inner();
     let identity = verified_identity(&state, &provider_id, body, binding::Flow::SignIn).await?;
+    let origin = session_origin(&state, &req, SignInMethod::Oidc(&provider_id));
     let (user, pair, is_new) = state
         .db_write(move |conn, state| {
             // User, identity and session are written together or not at all; a concurrent
             // first sign-in of the same identity loses on the unique index and gets 409.
             conn.transaction(|conn| {
                 let (user, is_new) = sign_in(conn, state, &provider_id, &identity)?;
-                let pair = sessions::start(conn, &state.issuer, &user)?;
+                let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
                 Ok((user, pair, is_new))
             })
             .map_err(|error: TxError| {

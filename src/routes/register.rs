@@ -6,11 +6,13 @@ use super::json::{FieldErrors, ValidJson};
 use super::responses::TokenPairBody;
 use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::sessions;
+use crate::auth::sessions::SignInMethod;
 use crate::db::users::{Taken, User};
 use crate::db::{self, UniqueField};
 use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
+use crate::routes::client_ip::session_origin;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -124,6 +126,7 @@ async fn register(
     // The user, the session and the verification message are written together or not at all.
     // A race lost on a unique index is named by the index: after a failed statement PostgreSQL
     // reads nothing more in the transaction.
+    let origin = session_origin(&state, &req, SignInMethod::Password);
     let (user, pair) = state
         .db_transaction(move |conn, state| {
             user.insert(conn)
@@ -132,7 +135,7 @@ async fn register(
                     Some(UniqueField::Username) => taken_error(Taken::Username),
                     _ => error.into(),
                 })?;
-            let pair = sessions::start(conn, &state.issuer, &user)?;
+            let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
             // With email set up, the address is confirmed by a link sent at once.
             if let Some(mail) = &state.mail {
                 let to = user.email.clone();

@@ -11,6 +11,7 @@ use super::responses::TokenPairBody;
 use crate::auth::jwt::TokenVerifier;
 use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
+use crate::auth::sessions::SignInMethod;
 use crate::auth::AuthenticatedUser;
 use crate::db;
 use crate::db::sessions::RevokeReason;
@@ -18,6 +19,7 @@ use crate::db::users::User;
 use crate::domain::{UserEmail, Username, MAX_PASSWORD_BYTES};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
+use crate::routes::client_ip::session_origin;
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -158,6 +160,7 @@ async fn login(
     {
         return Err(ApiError::email_not_verified());
     }
+    let origin = session_origin(&state, &req, SignInMethod::Password);
     let (user, pair) = state
         .db_write(move |conn, state| {
             if let Some(hash) = &verified.upgraded_hash {
@@ -167,7 +170,7 @@ async fn login(
             state
                 .lockout
                 .record_success(conn, &key, &user.id, &address, db::now())?;
-            let pair = sessions::start(conn, &state.issuer, &user)?;
+            let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
             Ok((user, pair))
         })
         .await?;
@@ -200,26 +203,67 @@ struct LogoutBody {
     refresh: Option<String>,
     #[serde(default)]
     all: bool,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
-/// Ends the refresh token's session; with `"all": true` and a valid bearer token, every
-/// session of the user. Idempotent: logging out twice is not an error. Access tokens already
-/// issued stay valid until they expire (they are checked offline); keep their lifetime short.
+/// Which sessions a logout ends. The scope names are GoTrue's, so Supabase clients map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogoutScope {
+    /// The refresh token's session (the default).
+    Local,
+    /// Every session of the user (`"all": true` too); needs the bearer token.
+    Global,
+    /// Every session but the bearer token's own.
+    Others,
+}
+
+impl LogoutBody {
+    fn scope(&self) -> ApiResult<LogoutScope> {
+        let named = match self.scope.as_deref() {
+            None => None,
+            Some("local") => Some(LogoutScope::Local),
+            Some("global") => Some(LogoutScope::Global),
+            Some("others") => Some(LogoutScope::Others),
+            Some(_) => {
+                return Err(ApiError::validation_field(
+                    "scope",
+                    "Use \"local\", \"global\" or \"others\".",
+                ))
+            }
+        };
+        match (self.all, named) {
+            (false, named) => Ok(named.unwrap_or(LogoutScope::Local)),
+            (true, None | Some(LogoutScope::Global)) => Ok(LogoutScope::Global),
+            (true, Some(_)) => Err(ApiError::validation_field(
+                "scope",
+                "\"all\": true means the global scope.",
+            )),
+        }
+    }
+}
+
+/// Ends the refresh token's session (scope `local`); with `"all": true` or `"scope":
+/// "global"` and a valid bearer token, every session of the user; with `"scope": "others"`
+/// and a bearer token, every session but the bearer's (a refresh token sent along must be the
+/// same user's, and its session is kept unless it is another one). Idempotent: logging out
+/// twice is not an error. Access tokens already issued stay valid until they expire (they are
+/// checked offline); keep their lifetime short.
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     verifier: web::Data<TokenVerifier>,
     ValidJson(body): ValidJson<LogoutBody>,
 ) -> ApiResult<HttpResponse> {
-    let caller = if body.all {
-        Some(AuthenticatedUser::extract(&req).await?)
-    } else {
-        None
+    let scope = body.scope()?;
+    let caller = match scope {
+        LogoutScope::Local => None,
+        LogoutScope::Global | LogoutScope::Others => Some(AuthenticatedUser::extract(&req).await?),
     };
     // An expired refresh token can still name its session; ending it is harmless.
     let presented = match &body.refresh {
         Some(token) => Some(verifier.verify_refresh(token, false)?),
-        None if body.all => None,
+        None if caller.is_some() => None,
         None => {
             return Err(ApiError::validation_field(
                 "refresh",
@@ -246,11 +290,22 @@ async fn logout(
                     &caller.user_id,
                 )?;
             }
-            if let Some(presented) = &presented {
-                sessions::end(conn, presented)?;
-            }
-            if let Some(caller) = &caller {
-                sessions::end_all(conn, &caller.user_id, None, RevokeReason::LogoutAll)?;
+            match (scope, &caller) {
+                (LogoutScope::Global, Some(caller)) => {
+                    if let Some(presented) = &presented {
+                        sessions::end(conn, presented)?;
+                    }
+                    sessions::end_all(conn, &caller.user_id, None, RevokeReason::LogoutAll)?;
+                }
+                (LogoutScope::Others, Some(caller)) => {
+                    let keep = Some(caller.session_id.as_str());
+                    sessions::end_all(conn, &caller.user_id, keep, RevokeReason::LogoutOthers)?;
+                }
+                _ => {
+                    if let Some(presented) = &presented {
+                        sessions::end(conn, presented)?;
+                    }
+                }
             }
             Ok(())
         })

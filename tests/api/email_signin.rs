@@ -41,6 +41,7 @@ async fn sign_in_by_link_or_by_code(backend: Backend) {
     .await;
     assert_eq!(body["user"]["id"], account.id.as_str());
     assert_eq!(body["user"]["emailVerified"], true);
+    assert_eq!(current_method(&app, &body).await, "email-link");
     // By code; the link of that message is then used up too.
     post(
         &app,
@@ -57,7 +58,8 @@ async fn sign_in_by_link_or_by_code(backend: Backend) {
         json!({ "email": account.email.to_uppercase(), "code": code }),
     )
     .await;
-    expect_status(by_code, StatusCode::OK).await;
+    let by_code = expect_status(by_code, StatusCode::OK).await;
+    assert_eq!(current_method(&app, &by_code).await, "email-code");
     expect_error(
         post(
             &app,
@@ -191,6 +193,25 @@ async fn an_email_change_waits_for_the_new_address(backend: Backend) {
         "token_revoked",
     )
     .await;
+}
+
+/// The sign-in method the session list shows for the session of a login body.
+async fn current_method(app: &crate::helpers::TestApp, body: &serde_json::Value) -> String {
+    let (access, _) = crate::helpers::pair_of(body);
+    let sessions = expect_status(
+        app.get_with_bearer("/api/auth/sessions", &access).await,
+        StatusCode::OK,
+    )
+    .await;
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true);
+    current.expect("the current session")["method"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// A code typed with another address, a change confirmed while signed in as someone else, a

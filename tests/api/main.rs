@@ -32,6 +32,7 @@ mod refresh;
 mod register;
 mod replicas;
 mod services;
+mod sessions;
 mod slow;
 mod smtp;
 mod standin;

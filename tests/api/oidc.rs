@@ -166,6 +166,12 @@ async fn a_new_identity_creates_a_user_and_signs_in_again(backend: Backend) {
     )
     .await;
     assert_eq!(me["email"], email.as_str());
+    let sessions = expect_status(
+        app.get_with_bearer("/api/auth/sessions", access).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sessions[0]["method"], "oidc:acme", "{sessions}");
     let refresh = body["refresh"].as_str().unwrap();
     expect_status(app.refresh(refresh).await, StatusCode::OK).await;
 

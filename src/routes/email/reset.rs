@@ -7,10 +7,12 @@ use super::{accepted, after_answering, limit_send, mail, parse_email, post_route
 use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
+use crate::auth::sessions::SignInMethod;
 use crate::db;
 use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::errors::{ApiError, ApiResult};
+use crate::routes::client_ip::session_origin;
 use crate::routes::client_ip::{client_ip, limit_key};
 use crate::routes::json::ValidJson;
 use crate::routes::responses::TokenPairBody;
@@ -115,6 +117,7 @@ async fn confirm_reset(
         .map_err(|problems| ApiError::validation_problems("newPassword", problems))?;
     let hash = state.hasher.hash(password.into_secret()).await?;
     let address = limit_key(client_ip(&state, &req));
+    let origin = session_origin(&state, &req, SignInMethod::PasswordReset);
     let (user, pair) = state
         .db_transaction(move |conn, state| {
             let (_, user) =
@@ -131,7 +134,7 @@ async fn confirm_reset(
                 db::now(),
             )?;
             let user = User::find_by_id(conn, &user.id)?;
-            let pair = sessions::start(conn, &state.issuer, &user)?;
+            let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
             Ok((user, pair))
         })
         .await?;

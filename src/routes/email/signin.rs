@@ -7,11 +7,13 @@ use serde::Deserialize;
 use super::{accepted, after_answering, limit_send, mail, parse_email, post_route, EmailBody};
 use crate::auth::email_tokens::{self, CodeCheck, Purpose};
 use crate::auth::sessions;
+use crate::auth::sessions::SignInMethod;
 use crate::db::users::User;
 use crate::db::{self, is_unique_violation};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
 use crate::routes::client_ip::limit_client;
+use crate::routes::client_ip::session_origin;
 use crate::routes::json::ValidJson;
 use crate::routes::responses::TokenPairBody;
 use crate::state::{AppState, WithDb};
@@ -84,6 +86,11 @@ async fn confirm_signin(
         }
     };
     // A wrong code commits its count (the transaction returns `None`) and is refused after.
+    let method = match by_code {
+        Some(_) => SignInMethod::EmailCode,
+        None => SignInMethod::EmailLink,
+    };
+    let origin = session_origin(&state, &req, method);
     let signed_in = state
         .db_transaction(move |conn, state| {
             let now = db::now();
@@ -107,7 +114,7 @@ async fn confirm_signin(
             };
             User::set_email_verified(conn, &user.id, true)?;
             let user = User::find_by_id(conn, &user.id)?;
-            let pair = sessions::start(conn, &state.issuer, &user)?;
+            let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
             Ok(Some((user, pair)))
         })
         .await?;
