@@ -25,21 +25,20 @@ async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         .json(&state.openid_configuration)
 }
 
-/// Enough discovery metadata for a resource server's JWT middleware to configure itself.
-/// URLs are built from the issuer, which must therefore be authd's public base URL.
+/// What a resource server needs to configure itself, and nothing authd does not serve. authd
+/// is not an OAuth authorization server or OpenID provider: it has no authorization or OAuth
+/// token endpoint, no `password` grant in the OAuth sense (its login takes JSON) and issues
+/// no ID tokens, so none of those are advertised. URLs are built from the issuer, which must
+/// therefore be authd's public base URL.
 pub fn discovery_document(jwt: &JwtSettings, algorithms: &[String]) -> Value {
     let base = jwt.issuer.trim_end_matches('/');
     json!({
         "issuer": jwt.issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "token_endpoint": format!("{base}/api/auth/login"),
-        "userinfo_endpoint": format!("{base}/api/auth/me"),
-        "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "id_token_signing_alg_values_supported": algorithms,
-        "token_endpoint_auth_signing_alg_values_supported": algorithms,
+        // Not a registered name (no registry has one for access tokens): the algorithms that
+        // sign authd's access tokens, to pin in a verifier.
+        "access_token_signing_alg_values_supported": algorithms,
         "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "sid", "client_id", "email", "isStaff"],
     })
 }

@@ -9,6 +9,7 @@ use authd::auth::{AuthenticatedUser, TokenVerifier};
 use authd::config::VerificationKeySettings;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
 
 use crate::helpers::{
     expect_status, header_of, key_path, spawn_app, spawn_app_with, start, test_settings,
@@ -168,9 +169,20 @@ async fn another_actix_service_verifies_tokens_through_the_jwks() {
         "http://localhost:8000/.well-known/jwks.json"
     );
     assert_eq!(
-        discovery["id_token_signing_alg_values_supported"][0],
-        "EdDSA"
+        discovery["access_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
     );
+    // Only what authd serves: no OAuth grants or endpoints it does not have, no ID tokens.
+    for untrue in [
+        "grant_types_supported",
+        "response_types_supported",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "id_token_signing_alg_values_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+    ] {
+        assert!(discovery.get(untrue).is_none(), "{untrue} in {discovery}");
+    }
     let jwks: jsonwebtoken::jwk::JwkSet = app
         .client
         .get(app.url("/.well-known/jwks.json"))
