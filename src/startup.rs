@@ -162,6 +162,12 @@ fn run(
         oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,
         body_timeout: Duration::from_secs(settings.server.body_timeout_secs.max(1)),
         mail,
+        services: crate::auth::services::ServiceCredentials::from_settings(&settings.services)
+            .map_err(StartupError::Invalid)?,
+        revocation_horizon: chrono::Duration::seconds(
+            i64::try_from(settings.jwt.access_ttl_secs + settings.jwt.leeway_secs + 1)
+                .unwrap_or(i64::MAX / 1000),
+        ),
         in_flight: (settings.server.max_concurrent_requests_per_ip > 0).then(|| {
             std::sync::Arc::new(routes::client_ip::InFlight::new(
                 settings.server.max_concurrent_requests_per_ip,

@@ -53,6 +53,10 @@ pub struct AppState {
     /// Email: the settings, the templates, and the outbox's delivery worker (`None` when
     /// `email.enabled` is off).
     pub mail: Option<crate::mail::MailState>,
+    /// Internal services allowed on the revocation feed and introspection.
+    pub services: crate::auth::services::ServiceCredentials,
+    /// How far back the revocation feed reaches: an access token's lifetime plus leeway.
+    pub revocation_horizon: chrono::Duration,
     /// How long a request body may take to arrive (`server.body_timeout_secs`).
     pub body_timeout: std::time::Duration,
 }

@@ -8,6 +8,8 @@ pub mod keys;
 pub mod lockout;
 pub mod oidc;
 pub mod password;
+pub mod revocations;
+pub mod services;
 pub mod sessions;
 pub mod verifier;
 

@@ -5,9 +5,11 @@
 mod email;
 mod limits;
 mod safety;
+mod services;
 
 pub use email::EmailSettings;
 pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
+pub use services::ServiceSettings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub lockout: LockoutSettings,
     pub email: EmailSettings,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -33,6 +33,15 @@ pub struct SessionOrigin {
     pub ip: String,
 }
 
+/// A session's end, as the revocation feed reports it.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub session_id: String,
+    pub user_id: String,
+    pub revoked_at: NaiveDateTime,
+    pub reason: Option<String>,
+}
+
 /// Why a session ended; stored for the operator, not shown to the client.
 #[derive(Debug, Clone, Copy)]
 pub enum RevokeReason {
@@ -48,7 +57,12 @@ pub enum RevokeReason {
 }
 
 impl RevokeReason {
-    fn as_str(self) -> &'static str {
+    /// Reasons that end every session of the user at once: services may refuse all of the
+    /// user's tokens issued before.
+    pub const WHOLE_ACCOUNT: [RevokeReason; 2] =
+        [RevokeReason::LogoutAll, RevokeReason::PasswordChanged];
+
+    pub fn as_str(self) -> &'static str {
         match self {
             RevokeReason::Logout => "logout",
             RevokeReason::LogoutAll => "logout_all",
@@ -214,6 +228,36 @@ impl Session {
                 sessions::revoked_reason.eq(reason.as_str()),
             ))
             .execute(conn)
+    }
+
+    /// Sessions revoked after `since`, oldest first, at most `limit`.
+    pub fn revoked_after(
+        conn: &mut DbConnection,
+        since: NaiveDateTime,
+        limit: i64,
+    ) -> QueryResult<Vec<Revocation>> {
+        let rows: Vec<(String, String, Option<NaiveDateTime>, Option<String>)> = sessions::table
+            .filter(sessions::revoked_at.gt(since))
+            .order(sessions::revoked_at.asc())
+            .limit(limit)
+            .select((
+                sessions::id,
+                sessions::user_id,
+                sessions::revoked_at,
+                sessions::revoked_reason,
+            ))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(session_id, user_id, at, reason)| {
+                Some(Revocation {
+                    session_id,
+                    user_id,
+                    revoked_at: at?,
+                    reason,
+                })
+            })
+            .collect())
     }
 
     /// Deletes sessions whose newest refresh token has expired (their blacklist rows go with them).

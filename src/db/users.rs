@@ -167,4 +167,19 @@ impl User {
             ))
             .execute(conn)
     }
+
+    /// Users deactivated (or changed while inactive) after `since`: (id, when).
+    pub fn inactive_changed_after(
+        conn: &mut DbConnection,
+        since: NaiveDateTime,
+        limit: i64,
+    ) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+        users::table
+            .filter(users::is_active.eq(false))
+            .filter(users::updated_at.gt(since))
+            .order(users::updated_at.asc())
+            .limit(limit)
+            .select((users::id, users::updated_at))
+            .load(conn)
+    }
 }

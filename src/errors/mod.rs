@@ -4,6 +4,7 @@
 
 mod email;
 mod oidc;
+mod services;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};

@@ -36,27 +36,75 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                 .map_err(|_| ApiError::request_timeout())?
                 .map_err(|e| json_payload_error(e.as_error()))?
                 .into_inner();
-            if !value.is_object() {
-                return Err(ApiError::validation_field(
-                    "nonFieldErrors",
-                    "Send a JSON object.",
-                ));
+            typed(value).map(ValidJson)
+        })
+    }
+}
+
+/// The checks every body goes through once it is a JSON value: an object, no control
+/// characters, then the typed step with the failing field named.
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation_field(
+            "nonFieldErrors",
+            "Send a JSON object.",
+        ));
+    }
+    if let Some(field) = field_with_control_character(&value, "") {
+        return Err(ApiError::validation_field(
+            &field,
+            "Control characters are not allowed.",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let field = match error.path().to_string() {
+            path if path == "." => missing_field(error.inner()).unwrap_or(path),
+            path => path,
+        };
+        ApiError::validation_field(&field, field_problem(error.inner()))
+    })
+}
+
+/// A body sent as a form (`application/x-www-form-urlencoded`, as RFC 7662 introspection
+/// clients send it) or as JSON, with the same checks as `ValidJson`; a key given twice is
+/// refused in a form too.
+pub struct FormOrJson<T>(pub T);
+
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+impl<T: DeserializeOwned + 'static> FromRequest for FormOrJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage as _;
+        if req.content_type() != "application/x-www-form-urlencoded" {
+            let json = ValidJson::<T>::from_request(req, payload);
+            return Box::pin(async move { json.await.map(|ValidJson(body)| FormOrJson(body)) });
+        }
+        let form = web::Form::<Vec<(String, String)>>::from_request(req, payload);
+        let timeout = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+        Box::pin(async move {
+            let pairs = actix_web::rt::time::timeout(timeout, form)
+                .await
+                .map_err(|_| ApiError::request_timeout())?
+                .map_err(|error| match error.as_error() {
+                    Some(actix_web::error::UrlencodedError::Overflow { .. }) => {
+                        ApiError::payload_too_large(MAX_FORM_BYTES)
+                    }
+                    _ => ApiError::validation_field("nonFieldErrors", "The form cannot be read."),
+                })?
+                .into_inner();
+            let mut object = Map::new();
+            for (key, value) in pairs {
+                if object.contains_key(&key) {
+                    return Err(ApiError::validation_field(&key, "Given more than once."));
+                }
+                object.insert(key, Value::String(value));
             }
-            if let Some(field) = field_with_control_character(&value, "") {
-                return Err(ApiError::validation_field(
-                    &field,
-                    "Control characters are not allowed.",
-                ));
-            }
-            serde_path_to_error::deserialize(value)
-                .map(ValidJson)
-                .map_err(|error| {
-                    let field = match error.path().to_string() {
-                        path if path == "." => missing_field(error.inner()).unwrap_or(path),
-                        path => path,
-                    };
-                    ApiError::validation_field(&field, field_problem(error.inner()))
-                })
+            typed(Value::Object(object)).map(FormOrJson)
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod password;
 pub mod register;
 pub mod responses;
+pub mod services;
 pub mod sessions;
 pub mod tokens;
 pub mod well_known;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
     identities::configure(cfg);
     sessions::configure(cfg);
+    services::configure(cfg);
     email::configure(cfg);
 }
 

@@ -35,6 +35,8 @@ pub fn discovery_document(jwt: &JwtSettings, algorithms: &[String]) -> Value {
     json!({
         "issuer": jwt.issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        // RFC 7662, for services with a credential in `[services.<name>]`.
+        "introspection_endpoint": format!("{base}/api/auth/introspect"),
         "subject_types_supported": ["public"],
         // Not a registered name (no registry has one for access tokens): the algorithms that
         // sign authd's access tokens, to pin in a verifier.

@@ -24,6 +24,7 @@ fn every_command_has_help() {
         vec!["flush-expired", "--help"],
         vec!["healthcheck", "--help"],
         vec!["keys", "generate", "--help"],
+        vec!["services", "new-token", "--help"],
     ] {
         let output = run(&mut authd(&args, &db, &[]), None);
         assert!(output.status.success(), "{args:?}");

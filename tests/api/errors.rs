@@ -152,6 +152,7 @@ fn every_error_code_is_documented() {
         include_str!("../../src/errors/mod.rs"),
         include_str!("../../src/errors/oidc.rs"),
         include_str!("../../src/errors/email.rs"),
+        include_str!("../../src/errors/services.rs"),
     ]
     .concat();
     let readme = include_str!("../../README.md");

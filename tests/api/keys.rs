@@ -172,6 +172,10 @@ async fn another_actix_service_verifies_tokens_through_the_jwks() {
         discovery["access_token_signing_alg_values_supported"],
         json!(["EdDSA"])
     );
+    assert_eq!(
+        discovery["introspection_endpoint"],
+        "http://localhost:8000/api/auth/introspect"
+    );
     // Only what authd serves: no OAuth grants or endpoints it does not have, no ID tokens.
     for untrue in [
         "grant_types_supported",

@@ -5,3 +5,7 @@ ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT 'password';
 ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN last_used_at TIMESTAMP;
+-- The revocation feed reads the sessions revoked since a cursor.
+CREATE INDEX sessions_revoked_at ON sessions (revoked_at);
+-- ... and the users deactivated since then.
+CREATE INDEX users_active_updated ON users (is_active, updated_at);

@@ -1,14 +1,20 @@
 //! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `healthcheck`,
-//! `outbox`, `keys generate`.
+//! `outbox`, `keys generate`, `services new-token`.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::keys::{self, parse_algorithm};
+mod keys;
+mod outbox;
+mod services;
+
+use keys::KeysCommand;
+use outbox::OutboxCommand;
+use secrecy::{ExposeSecret, SecretString};
+use services::ServicesCommand;
+
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions;
 use crate::config::Settings;
@@ -67,31 +73,10 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum OutboxCommand {
-    /// Pending and failed messages, oldest first (the default).
-    List,
-    /// Try a message again at once (a failed one too); a running authd delivers it.
-    Retry { id: String },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Generate a private key (PKCS#8 PEM; a random secret for HS256).
-    Generate {
-        /// EdDSA, ES256, RS256 or HS256.
-        #[arg(long, default_value = "EdDSA")]
-        algorithm: String,
-        /// Write the key to this file (mode 0600) and the public key beside it as FILE.pub;
-        /// without it the private key goes to standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// With --out: keep an existing FILE and exit 0 instead of refusing. Safe when several
-        /// processes race to create the same key; one key wins and all of them keep it.
-        #[arg(long, requires = "out")]
-        if_missing: bool,
+    /// Credentials of internal services (for the revocation feed and introspection).
+    Services {
+        #[command(subcommand)]
+        command: ServicesCommand,
     },
 }
 
@@ -148,7 +133,8 @@ pub fn run() -> ExitCode {
         } => create_user(&email, username.as_deref(), staff, password_stdin),
         Command::FlushExpired => flush_expired(),
         Command::Healthcheck { url } => healthcheck(url),
-        Command::Outbox { command } => outbox(command.unwrap_or(OutboxCommand::List)),
+        Command::Outbox { command } => outbox::run(command.unwrap_or(OutboxCommand::List)),
+        Command::Services { command } => services::run(command),
         Command::Keys {
             command:
                 KeysCommand::Generate {
@@ -156,7 +142,7 @@ pub fn run() -> ExitCode {
                     out,
                     if_missing,
                 },
-        } => generate_key(&algorithm, out, if_missing),
+        } => keys::generate(&algorithm, out, if_missing),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,7 +153,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-type CliResult = Result<(), String>;
+pub(crate) type CliResult = Result<(), String>;
 
 fn serve() -> CliResult {
     raise_open_file_limit();
@@ -180,7 +166,7 @@ fn serve() -> CliResult {
 
 /// One connection, not a pool: a pool's background threads could still be opening
 /// connections while the process exits, which crashes inside libpq's exit handlers.
-fn open_connection(settings: &Settings) -> Result<DbConnection, String> {
+pub(crate) fn open_connection(settings: &Settings) -> Result<DbConnection, String> {
     let target = DbTarget::parse(settings.database.url.expose_secret())?;
     if let Some(dir) = target.sqlite_dir().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -316,72 +302,5 @@ fn healthcheck(url: Option<String>) -> CliResult {
     };
     let summary = actix_web::rt::System::new().block_on(crate::healthcheck::probe(&url))?;
     println!("{summary}");
-    Ok(())
-}
-
-fn outbox(command: OutboxCommand) -> CliResult {
-    use crate::db::outbox::OutboxMessage;
-    let settings = Settings::load().map_err(|e| e.to_string())?;
-    let mut conn = open_connection(&settings)?;
-    match command {
-        OutboxCommand::List => {
-            let messages = OutboxMessage::undelivered(&mut conn).map_err(|e| e.to_string())?;
-            println!("{} undelivered message(s)", messages.len());
-            for message in messages {
-                let (status, at) = crate::mail::worker::describe_next(&message);
-                println!(
-                    "{}  {status:<7}  to {}  attempts {}  {} {at}  {}",
-                    message.id,
-                    message.recipient,
-                    message.attempts,
-                    if status == "failed" { "since" } else { "next" },
-                    message.last_error.as_deref().unwrap_or("-")
-                );
-            }
-        }
-        OutboxCommand::Retry { id } => {
-            if !OutboxMessage::retry(&mut conn, &id, db::now()).map_err(|e| e.to_string())? {
-                return Err(format!("no undelivered message {id}"));
-            }
-            println!("message {id} will be tried again at once");
-        }
-    }
-    Ok(())
-}
-
-fn generate_key(algorithm: &str, out: Option<PathBuf>, if_missing: bool) -> CliResult {
-    let algorithm = parse_algorithm(algorithm).map_err(|e| e.to_string())?;
-    let private = keys::generate_private_key(algorithm).map_err(|e| e.to_string())?;
-    let Some(path) = out else {
-        print!("{}", private.expose_secret());
-        return Ok(());
-    };
-    match keys::write_private_file(&path, private.expose_secret()) {
-        Err(keys::KeyError::Write { source, .. })
-            if if_missing && source.kind() == std::io::ErrorKind::AlreadyExists =>
-        {
-            println!("kept the existing key at {}", path.display());
-            return Ok(());
-        }
-        written => written.map_err(|e| e.to_string())?,
-    }
-    if algorithm == jsonwebtoken::Algorithm::HS256 {
-        println!(
-            "wrote an HS256 secret to {}; set jwt.secret to its contents",
-            path.display()
-        );
-        return Ok(());
-    }
-    let public =
-        keys::public_key_pem(algorithm, private.expose_secret()).map_err(|e| e.to_string())?;
-    let public_path = PathBuf::from(format!("{}.pub", path.display()));
-    std::fs::write(&public_path, public).map_err(|e| format!("{}: {e}", public_path.display()))?;
-    println!(
-        "wrote a {algorithm:?} private key to {} (mode 0600) and its public key to {}\n\
-         set jwt.algorithm = \"{algorithm:?}\" and jwt.private_key_file = \"{}\"",
-        path.display(),
-        public_path.display(),
-        path.display()
-    );
     Ok(())
 }
