@@ -18,19 +18,27 @@ ENV CARGO_TERM_COLOR=never CARGO_PROFILE_RELEASE_STRIP=symbols
 # Dependencies get a layer of their own: it is rebuilt only when Cargo.toml or Cargo.lock
 # change. authd's own targets are placeholders here, and their artifacts are removed so the
 # real sources below are compiled whatever their timestamps.
+# The workspace's other member, crates/authd-verify, gets the same treatment (its example's
+# source must exist for its manifest to load).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+COPY crates/authd-verify/Cargo.toml crates/authd-verify/Cargo.toml
+RUN mkdir -p src benches crates/authd-verify/src examples/resource-server \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && touch src/lib.rs crates/authd-verify/src/lib.rs \
  && echo 'fn main() {}' > benches/crypto.rs \
+ && echo 'fn main() {}' > examples/resource-server/main.rs \
  && cargo build --release --locked --bin authd \
- && rm -rf src benches target/release/authd* target/release/deps/authd-* \
-           target/release/deps/libauthd-* target/release/.fingerprint/authd-*
+ && rm -rf src benches crates/authd-verify/src examples \
+           target/release/authd* target/release/deps/authd-* target/release/deps/libauthd-* \
+           target/release/deps/authd_verify-* target/release/deps/libauthd_verify-* \
+           target/release/.fingerprint/authd-*
 
 # config/ and migrations/ are compiled into the binary.
 COPY config config
 COPY migrations migrations
 COPY benches benches
+COPY crates crates
+COPY examples/resource-server examples/resource-server
 COPY src src
 RUN cargo build --release --locked --bin authd \
  && ./target/release/authd --version

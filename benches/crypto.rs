@@ -3,7 +3,7 @@
 //! bounds login throughput: cores / hash time).
 //! `cargo bench --bench crypto`; bench/run runs it and puts the figures in bench/RESULTS.md.
 
-use authd::auth::jwt::{PairIds, TokenIssuer, TokenSubject, TokenVerifier};
+use authd::auth::jwt::{PairIds, TokenIssuer, TokenSubject};
 use authd::auth::keys::{generate_private_key, parse_algorithm, KeyRing};
 use authd::auth::password::{PasswordHasher, WorkingMemory};
 use authd::config::{Settings, Sources};
@@ -32,7 +32,7 @@ fn tokens(c: &mut Criterion) {
             jwt.private_key = key;
         }
         let ring = KeyRing::load(&jwt, dir.path()).unwrap();
-        let verifier = TokenVerifier::from_key_ring(&ring, &jwt);
+        let verifier = authd::auth::verifier::from_key_ring(&ring, &jwt);
         let issuer = TokenIssuer::new(ring.signing, &jwt);
         let subject = TokenSubject {
             user_id: "3f1c2b4e-8a9d-4e5f-b6a7-0c1d2e3f4a5b",

@@ -11,7 +11,7 @@ use actix_web::middleware::{Condition, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
-use crate::auth::jwt::{TokenIssuer, TokenVerifier};
+use crate::auth::jwt::TokenIssuer;
 use crate::auth::keys::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::SessionPolicy;
@@ -114,7 +114,7 @@ fn run(
     keys: KeyRing,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
-    let verifier = web::Data::new(TokenVerifier::from_key_ring(&keys, &settings.jwt));
+    let verifier = web::Data::new(crate::auth::verifier::from_key_ring(&keys, &settings.jwt));
     let algorithms: Vec<String> = {
         let mut names: Vec<String> = keys
             .verifying

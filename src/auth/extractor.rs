@@ -51,29 +51,12 @@ fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
 }
 
 /// The token of an `Authorization: Bearer <token>` header, with a specific 401 for each way
-/// the header can be wrong.
+/// the header can be wrong (authd-verify's parser, as resource servers use it).
 pub fn parse_bearer(header: Option<&HeaderValue>) -> Result<&str, ApiError> {
-    let header = header.ok_or_else(ApiError::not_authenticated)?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::invalid_authorization_header("the header is not visible ASCII"))?;
-    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::invalid_authorization_header(
-            "the scheme is not Bearer",
-        ));
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(ApiError::invalid_authorization_header(
-            "no token follows Bearer",
-        ));
-    }
-    // `to_str` let through only visible ASCII and tabs, so these are the only blanks left.
-    if token.bytes().any(|b| b == b' ' || b == b'\t') {
-        return Err(ApiError::invalid_authorization_header(
-            "the token contains spaces",
-        ));
-    }
-    Ok(token)
+    authd_verify::parse_bearer(header.map(HeaderValue::as_bytes)).map_err(|error| match error {
+        authd_verify::BearerError::Missing => ApiError::not_authenticated(),
+        authd_verify::BearerError::Malformed(reason) => {
+            ApiError::invalid_authorization_header(reason)
+        }
+    })
 }

@@ -3,47 +3,16 @@
 //! and `token_type`, so neither can pass as the other.
 
 use jsonwebtoken::{Algorithm, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::keys::SigningKey;
 use crate::config::JwtSettings;
 use crate::errors::ApiError;
 
 pub use super::verifier::{TokenError, TokenVerifier};
-
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-pub const REFRESH_TOKEN_TYP: &str = "refresh+jwt";
-pub(crate) const REFRESH_TOKEN_TYPE_CLAIM: &str = "refresh";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub aud: String,
-    /// The user id.
-    pub sub: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    /// The session (login) the token descends from.
-    pub sid: String,
-    /// RFC 9068 asks for it; authd has one client per deployment, named by the audience.
-    pub client_id: String,
-    pub email: String,
-    #[serde(rename = "isStaff")]
-    pub is_staff: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RefreshClaims {
-    pub iss: String,
-    pub aud: String,
-    pub sub: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    pub sid: String,
-    pub token_type: String,
-}
+pub use authd_verify::{
+    AccessClaims, RefreshClaims, ACCESS_TOKEN_TYP, REFRESH_TOKEN_TYP, REFRESH_TOKEN_TYPE_CLAIM,
+};
 
 /// Who a pair is issued to.
 pub struct TokenSubject<'a> {
@@ -132,6 +101,7 @@ impl TokenIssuer {
             client_id: self.audience.clone(),
             email: subject.email.to_owned(),
             is_staff: subject.is_staff,
+            scope: None,
         };
         let refresh = RefreshClaims {
             iss: self.issuer.clone(),

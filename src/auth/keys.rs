@@ -11,12 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{JwtSettings, VerificationKeySettings};
 
 /// The algorithms authd signs and verifies with; anything else (including `none`) is refused.
-pub const SUPPORTED_ALGORITHMS: [Algorithm; 4] = [
-    Algorithm::EdDSA,
-    Algorithm::ES256,
-    Algorithm::RS256,
-    Algorithm::HS256,
-];
+pub use authd_verify::SUPPORTED_ALGORITHMS;
+
 const GENERATED_KEY_FILE: &str = "authd-signing-key.pem";
 
 #[derive(Debug, thiserror::Error)]

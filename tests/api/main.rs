@@ -31,6 +31,7 @@ mod process;
 mod refresh;
 mod register;
 mod replicas;
+mod resource_server;
 mod revocations;
 mod services;
 mod sessions;
