@@ -39,3 +39,4 @@ mod slow;
 mod smtp;
 mod standin;
 mod tokens;
+mod verify_snippets;
