@@ -171,11 +171,7 @@ pub fn redeem(
     token: &str,
     now: NaiveDateTime,
 ) -> ApiResult<(EmailToken, Option<User>)> {
-    let found = EmailToken::find(conn, &sha256_hex(token))?
-        .filter(|row| row.purpose == purpose.as_str())
-        .ok_or_else(|| {
-            ApiError::email_token_invalid("the token is unknown or for another purpose")
-        })?;
+    let found = find_for(conn, purpose, token)?;
     use_token(conn, purpose, found, now)
 }
 
@@ -187,12 +183,14 @@ pub fn inspect(
     token: &str,
     now: NaiveDateTime,
 ) -> ApiResult<(EmailToken, Option<User>)> {
-    let found = EmailToken::find(conn, &sha256_hex(token))?
-        .filter(|row| row.purpose == purpose.as_str())
-        .ok_or_else(|| {
-            ApiError::email_token_invalid("the token is unknown or for another purpose")
-        })?;
+    let found = find_for(conn, purpose, token)?;
     check(conn, purpose, found, now)
+}
+
+fn find_for(conn: &mut DbConnection, purpose: Purpose, token: &str) -> ApiResult<EmailToken> {
+    EmailToken::find(conn, &sha256_hex(token))?
+        .filter(|row| row.purpose == purpose.as_str())
+        .ok_or_else(|| ApiError::email_token_invalid("the token is unknown or for another purpose"))
 }
 
 /// What a typed code did: signed in, or counted as wrong. A wrong code is not an `Err`: its

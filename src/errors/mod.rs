@@ -271,15 +271,8 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3: a bearer challenge on every 401, with the error when a token was sent.
-            let challenge = match self.code {
-                "not_authenticated" => r#"Bearer realm="authd""#.to_owned(),
-                "invalid_credentials" | "user_inactive" => r#"Bearer realm="authd""#.to_owned(),
-                _ => format!(
-                    r#"Bearer realm="authd", error="invalid_token", error_description="{}""#,
-                    self.code
-                ),
-            };
+            // RFC 6750 §3: a bearer challenge on every 401, the same one authd-verify answers.
+            let challenge = authd_verify::bearer_challenge(self.code);
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {

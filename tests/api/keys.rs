@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::helpers::{
     expect_status, header_of, key_path, spawn_app, spawn_app_with, start, test_settings,
-    unique_email, Backend, TestDatabase,
+    unique_email, Backend, TestApp, TestDatabase,
 };
 
 #[tokio::test]
@@ -219,4 +219,24 @@ async fn another_actix_service_verifies_tokens_through_the_jwks() {
         .to_request();
     let response = test::call_service(&service, refused).await;
     assert_eq!(response.status(), actix_web::http::StatusCode::UNAUTHORIZED);
+}
+
+/// Rotates the signing key of an app that signs with its generated key, as the README's recipe
+/// does: a new private key, the old one kept for verification, the same port. Returns the old
+/// kid (read from `token`, one of the old key's tokens).
+pub fn rotate_signing_key(app: &mut TestApp, token: &str) -> String {
+    let old_private = std::fs::read_to_string(key_path(&app.db)).unwrap();
+    let old_kid = header_of(token)["kid"].as_str().unwrap().to_owned();
+    let eddsa = parse_algorithm("EdDSA").unwrap();
+    app.settings.jwt.private_key = generate_private_key(eddsa).unwrap();
+    app.settings.jwt.verification_keys = vec![VerificationKeySettings {
+        kid: old_kid.clone(),
+        algorithm: "EdDSA".into(),
+        public_key_file: String::new(),
+        public_key: public_key_pem(eddsa, &old_private).unwrap(),
+        secret: SecretString::from(String::new()),
+    }];
+    app.settings.server.port = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    app.restart();
+    old_kid
 }

@@ -10,15 +10,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use authd::auth::keys::{generate_private_key, parse_algorithm, public_key_pem};
-use authd::config::{ServiceSettings, VerificationKeySettings};
+use authd::config::ServiceSettings;
 use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::helpers::{
-    expect_error, expect_status, header_of, key_path, spawn_app_with, unique_email, Backend,
-    TestApp,
+    expect_error, expect_status, header_of, spawn_app_with, unique_email, Backend, TestApp,
 };
 
 const EXAMPLE: &str = concat!(
@@ -130,19 +128,7 @@ async fn a_resource_server_protected_by_authd_verify() {
     .await;
 
     // A new signing key: its first token has a kid the server has not seen; it refetches.
-    let old_private = std::fs::read_to_string(key_path(&app.db)).unwrap();
-    let old_kid = header_of(&ann.access)["kid"].as_str().unwrap().to_owned();
-    let eddsa = parse_algorithm("EdDSA").unwrap();
-    app.settings.jwt.private_key = generate_private_key(eddsa).unwrap();
-    app.settings.jwt.verification_keys = vec![VerificationKeySettings {
-        kid: old_kid.clone(),
-        algorithm: "EdDSA".into(),
-        public_key_file: String::new(),
-        public_key: public_key_pem(eddsa, &old_private).unwrap(),
-        secret: SecretString::from(String::new()),
-    }];
-    app.settings.server.port = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    app.restart();
+    let old_kid = crate::keys::rotate_signing_key(&mut app, &ann.access);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (rotated, _) = app.login_pair(&ann.email).await;
     assert_ne!(header_of(&rotated)["kid"], old_kid.as_str());

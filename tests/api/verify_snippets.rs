@@ -12,10 +12,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use authd::auth::keys::{generate_private_key, parse_algorithm, public_key_pem};
-use authd::config::VerificationKeySettings;
-use secrecy::SecretString;
-
 use crate::helpers::{claims_of, header_of, key_path, spawn_app, unique_email, Backend, TestApp};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/verify");
@@ -155,19 +151,7 @@ async fn the_python_and_node_snippets_verify_as_documented() {
 
     // A new signing key, the old one still verifying: the first token of the new key names a
     // kid the snippets have not seen, and they refetch the key set.
-    let old_private = std::fs::read_to_string(key_path(&app.db)).unwrap();
-    let old_kid = header_of(&ann.access)["kid"].as_str().unwrap().to_owned();
-    let eddsa = parse_algorithm("EdDSA").unwrap();
-    app.settings.jwt.private_key = generate_private_key(eddsa).unwrap();
-    app.settings.jwt.verification_keys = vec![VerificationKeySettings {
-        kid: old_kid.clone(),
-        algorithm: "EdDSA".into(),
-        public_key_file: String::new(),
-        public_key: public_key_pem(eddsa, &old_private).unwrap(),
-        secret: SecretString::from(String::new()),
-    }];
-    app.settings.server.port = app.address.rsplit(':').next().unwrap().parse().unwrap();
-    app.restart();
+    let old_kid = crate::keys::rotate_signing_key(&mut app, &ann.access);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (rotated, _) = app.login_pair(&ann.email).await;
     assert_ne!(header_of(&rotated)["kid"], old_kid.as_str());

@@ -12,7 +12,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::{parse_bearer, AccessClaims, BearerError, TokenVerifier, VerifyError};
+use crate::{
+    bearer_challenge, parse_bearer, AccessClaims, BearerError, TokenVerifier, VerifyError,
+};
 
 /// The claims of a valid access token sent as `Authorization: Bearer`.
 #[derive(Debug, Clone)]
@@ -103,13 +105,7 @@ impl ResponseError for AuthError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = match self.code {
-                "not_authenticated" => r#"Bearer realm="authd""#.to_owned(),
-                code => format!(
-                    r#"Bearer realm="authd", error="invalid_token", error_description="{code}""#
-                ),
-            };
-            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge(self.code)));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         response.json(json!({

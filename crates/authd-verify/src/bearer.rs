@@ -9,6 +9,17 @@ pub enum BearerError {
     Malformed(&'static str),
 }
 
+/// The `WWW-Authenticate` value of a 401 with this error code (RFC 6750 §3): a bare challenge
+/// when no credentials were sent (or they were not a token), else the error and its code.
+pub fn bearer_challenge(code: &str) -> String {
+    match code {
+        "not_authenticated" | "invalid_credentials" | "user_inactive" => {
+            r#"Bearer realm="authd""#.to_owned()
+        }
+        _ => format!(r#"Bearer realm="authd", error="invalid_token", error_description="{code}""#),
+    }
+}
+
 /// The token of an `Authorization` header's value (`None`: no header).
 pub fn parse_bearer(header: Option<&[u8]>) -> Result<&str, BearerError> {
     let header = header.ok_or(BearerError::Missing)?;

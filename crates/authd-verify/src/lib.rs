@@ -24,7 +24,7 @@ mod remote;
 #[cfg(feature = "remote")]
 mod revocations;
 
-pub use bearer::{parse_bearer, BearerError};
+pub use bearer::{bearer_challenge, parse_bearer, BearerError};
 pub use claims::{
     AccessClaims, RefreshClaims, ACCESS_TOKEN_TYP, REFRESH_TOKEN_TYP, REFRESH_TOKEN_TYPE_CLAIM,
 };
