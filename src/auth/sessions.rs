@@ -197,7 +197,12 @@ fn replay_or_revoke(
             });
         }
     }
-    if Session::revoke(conn, &presented.sid, RevokeReason::TokenReused)? {
+    if Session::revoke(
+        conn,
+        &presented.sid,
+        &presented.sub,
+        RevokeReason::TokenReused,
+    )? {
         log::warn!(
             "refresh token reuse: session {} of user {} revoked",
             presented.sid,
@@ -236,7 +241,7 @@ pub fn end(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<()> 
     if Session::find_with_user(conn, &presented.sid)?.is_none() {
         return Ok(());
     }
-    Session::revoke(conn, &presented.sid, RevokeReason::Logout)?;
+    Session::revoke(conn, &presented.sid, &presented.sub, RevokeReason::Logout)?;
     let row = BlacklistedToken {
         jti: presented.jti.clone(),
         session_id: presented.sid.clone(),

@@ -176,7 +176,7 @@ impl Session {
     }
 
     /// Revokes session `id` if it is a live session of `user_id`; returns whether it was.
-    pub fn revoke_of_user(
+    pub fn revoke(
         conn: &mut DbConnection,
         id: &str,
         user_id: &str,
@@ -186,21 +186,6 @@ impl Session {
             sessions::table
                 .find(id)
                 .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set((
-            sessions::revoked_at.eq(super::now()),
-            sessions::revoked_reason.eq(reason.as_str()),
-        ))
-        .execute(conn)?;
-        Ok(changed == 1)
-    }
-
-    /// Revokes one session if it is still live; returns whether it was.
-    pub fn revoke(conn: &mut DbConnection, id: &str, reason: RevokeReason) -> QueryResult<bool> {
-        let changed = diesel::update(
-            sessions::table
-                .find(id)
                 .filter(sessions::revoked_at.is_null()),
         )
         .set((

@@ -11,6 +11,7 @@ pub mod me;
 pub mod normalize;
 pub mod oidc;
 pub mod password;
+pub mod reauth;
 pub mod register;
 pub mod responses;
 pub mod services;

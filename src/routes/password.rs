@@ -1,11 +1,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::client_ip::{client_ip, limit_key};
 use super::json::ValidJson;
-use super::me::current_user;
-use crate::auth::lockout::LoginKey;
+use super::reauth::Reauth;
 use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
 use crate::db;
@@ -42,25 +39,8 @@ async fn change_password(
         .check(Rule::PasswordChangePerUser, &caller.user_id)
         .await
         .map_err(|limited| ApiError::rate_limited(limited.retry_after))?;
-    // The current password is a login attempt: a stolen access token must not be a way to
-    // guess it faster than the login page allows.
-    let address = limit_key(client_ip(&state, &req));
-    let lookup = caller.clone();
-    let checking = address.clone();
-    let (user, lock) = state
-        .db(move |conn, state| {
-            let user = current_user(conn, state, &lookup)?;
-            let key = LoginKey::user(&user.id);
-            let lock = state
-                .lockout
-                .check(conn, &key, Some(&user.id), &checking, db::now())?;
-            Ok((user, lock))
-        })
-        .await?;
-    if let Err(locked) = lock {
-        return Err(ApiError::rate_limited(locked.wait(db::now())));
-    }
-    let key = LoginKey::user(&user.id);
+    let reauth = Reauth::start(&state, &req, &caller).await?;
+    let user = &reauth.user;
     let personal = vec![
         user.email.clone(),
         user.username.clone().unwrap_or_default(),
@@ -72,36 +52,17 @@ async fn change_password(
         .check_new_password(body.new_password, personal)
         .await?
         .map_err(|problems| ApiError::validation_problems("newPassword", problems))?;
-    let verified = state
-        .hasher
-        .verify(
-            SecretString::from(body.current_password),
-            user.password_hash.clone(),
-        )
-        .await?;
-    if !verified.matches {
-        state
-            .db_write(move |conn, state| {
-                state
-                    .lockout
-                    .record_failure(conn, &key, &address, db::now())
-            })
-            .await?;
-        return Err(ApiError::validation_field(
-            "currentPassword",
-            "The current password is not correct.",
-        ));
-    }
+    let reauth = reauth.verify_current(&state, body.current_password).await?;
     let hash = state.hasher.hash(new_password.into_secret()).await?;
+    // One transaction: the attempt counts as a success only with the change made.
     state
-        .db_write(move |conn, state| {
-            state
-                .lockout
-                .record_success(conn, &key, &user.id, &address, db::now())?;
-            User::set_password_hash(conn, &user.id, &hash)?;
+        .db_transaction(move |conn, state| {
+            reauth.record_success(conn, state, db::now())?;
+            let user_id = &reauth.user.id;
+            User::set_password_hash(conn, user_id, &hash)?;
             sessions::end_all(
                 conn,
-                &user.id,
+                user_id,
                 Some(&caller.session_id),
                 RevokeReason::PasswordChanged,
             )

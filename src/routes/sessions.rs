@@ -78,7 +78,7 @@ async fn end(
     let ended = state
         .db_write(move |conn, state| {
             let user = current_user(conn, state, &caller)?;
-            if Session::revoke_of_user(conn, &id, &user.id, RevokeReason::EndedByOwner)? {
+            if Session::revoke(conn, &id, &user.id, RevokeReason::EndedByOwner)? {
                 return Ok(true);
             }
             let owned = Session::find_with_user(conn, &id)?;

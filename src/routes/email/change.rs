@@ -1,21 +1,18 @@
 //! Email change: confirmed from the new address, announced to the old one.
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{accepted, limit_send, mail, parse_email, post_route, TokenBody};
 use crate::auth::email_tokens::{self, Purpose};
-use crate::auth::lockout::LoginKey;
 use crate::auth::{sessions, AuthenticatedUser};
 use crate::db;
 use crate::db::sessions::RevokeReason;
 use crate::db::users::User;
 use crate::domain::UserEmail;
 use crate::errors::{ApiError, ApiResult};
-use crate::routes::client_ip::{client_ip, limit_key};
 use crate::routes::json::ValidJson;
-use crate::routes::me::current_user;
+use crate::routes::reauth::Reauth;
 use crate::routes::responses::UserBody;
 use crate::state::{AppState, WithDb};
 
@@ -49,52 +46,14 @@ async fn request_change(
     let new_email = UserEmail::parse(&body.new_email)
         .map_err(|problem| ApiError::validation_field("newEmail", problem))?;
     limit_send(&state, &req, &format!("user:{}", caller.user_id)).await?;
-    let address = limit_key(client_ip(&state, &req));
-    let lookup = caller.clone();
-    let checking = address.clone();
-    let (user, lock) = state
-        .db(move |conn, state| {
-            let user = current_user(conn, state, &lookup)?;
-            let lock = state.lockout.check(
-                conn,
-                &LoginKey::user(&user.id),
-                Some(&user.id),
-                &checking,
-                db::now(),
-            )?;
-            Ok((user, lock))
-        })
-        .await?;
-    if let Err(locked) = lock {
-        return Err(ApiError::rate_limited(locked.wait(db::now())));
-    }
-    if new_email.key() == user.email_key {
+    let reauth = Reauth::start(&state, &req, &caller).await?;
+    if new_email.key() == reauth.user.email_key {
         return Err(ApiError::validation_field(
             "newEmail",
             "This is already your email address.",
         ));
     }
-    let verified = state
-        .hasher
-        .verify(
-            SecretString::from(body.current_password),
-            user.password_hash.clone(),
-        )
-        .await?;
-    let key = LoginKey::user(&user.id);
-    if !verified.matches {
-        state
-            .db_write(move |conn, state| {
-                state
-                    .lockout
-                    .record_failure(conn, &key, &address, db::now())
-            })
-            .await?;
-        return Err(ApiError::validation_field(
-            "currentPassword",
-            "The current password is not correct.",
-        ));
-    }
+    let reauth = reauth.verify_current(&state, body.current_password).await?;
     state
         .db_transaction(move |conn, state| {
             if User::find_by_email_key(conn, &new_email.key())?.is_some() {
@@ -102,11 +61,12 @@ async fn request_change(
             }
             let now = db::now();
             let mail = mail(state)?;
+            let user = &reauth.user;
             email_tokens::issue(
                 conn,
                 mail,
                 Purpose::ChangeEmail,
-                Some(&user),
+                Some(user),
                 new_email.as_str(),
                 now,
             )?;
@@ -118,9 +78,7 @@ async fn request_change(
                 new_email.as_str(),
                 now,
             )?;
-            state
-                .lockout
-                .record_success(conn, &key, &user.id, &address, now)
+            reauth.record_success(conn, state, now)
         })
         .await?;
     mail(&state)?.wake();
