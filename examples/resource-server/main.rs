@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use authd_verify::actix::{Authenticated, Staff};
+use authd_verify::actix::{Authenticated, RequiredScope, Scoped, Staff};
 use authd_verify::RemoteVerifier;
 use serde_json::json;
 
@@ -21,6 +21,16 @@ async fn orders(Authenticated(claims): Authenticated) -> HttpResponse {
 
 async fn report(Staff(claims): Staff) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "requestedBy": claims.sub }))
+}
+
+struct ExportOrders;
+
+impl RequiredScope for ExportOrders {
+    const SCOPE: &'static str = "orders:export";
+}
+
+async fn export(Scoped(claims, _): Scoped<ExportOrders>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "exportFor": claims.sub }))
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -53,6 +63,7 @@ async fn main() -> std::io::Result<()> {
             .app_data(verifier.clone())
             .route("/api/orders", web::get().to(orders))
             .route("/api/admin/report", web::get().to(report))
+            .route("/api/orders/export", web::get().to(export))
     })
     .workers(1)
     .bind(("127.0.0.1", env_or("PORT", "8081").parse().unwrap_or(8081)))?;

@@ -120,12 +120,17 @@ async fn a_resource_server_protected_by_authd_verify() {
         "token_invalid",
     )
     .await;
-    expect_error(
-        get(&server, "/api/admin/report", Some(&ann.access)).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    for (path, why) in [
+        ("/api/admin/report", "staff only"),
+        ("/api/orders/export", "orders:export"),
+    ] {
+        let refused = get(&server, path, Some(&ann.access)).await;
+        let body = expect_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+        assert!(
+            body["details"]["reason"].as_str().unwrap().contains(why),
+            "{body}"
+        );
+    }
 
     // A new signing key: its first token has a kid the server has not seen; it refetches.
     let old_kid = crate::keys::rotate_signing_key(&mut app, &ann.access);

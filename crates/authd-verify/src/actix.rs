@@ -1,5 +1,5 @@
 //! actix-web adapters: `Authenticated` gives a handler the verified claims, `Staff` also
-//! requires `isStaff`. They look in the app data for a `web::Data<RemoteVerifier>` (feature
+//! requires `isStaff`, `Scoped<S>` a scope. They look in the app data for a `web::Data<RemoteVerifier>` (feature
 //! `remote`) or a `web::Data<TokenVerifier>`. A refusal answers like authd itself: the JSON
 //! error body `{message, code, details: {reason}}` and, on 401, a `WWW-Authenticate` bearer
 //! challenge (RFC 6750).
@@ -23,6 +23,21 @@ pub struct Authenticated(pub AccessClaims);
 /// `Authenticated`, and the user is staff (`isStaff`); otherwise 403 `forbidden`.
 #[derive(Debug, Clone)]
 pub struct Staff(pub AccessClaims);
+
+/// A scope a route requires, named once as a type:
+///
+/// ```ignore
+/// struct ExportOrders;
+/// impl RequiredScope for ExportOrders { const SCOPE: &'static str = "orders:export"; }
+/// async fn export(Scoped(claims, _): Scoped<ExportOrders>) -> HttpResponse { ... }
+/// ```
+pub trait RequiredScope {
+    const SCOPE: &'static str;
+}
+
+/// `Authenticated`, and the token's `scope` claim holds `S::SCOPE`; otherwise 403 `forbidden`.
+#[derive(Debug, Clone)]
+pub struct Scoped<S: RequiredScope>(pub AccessClaims, pub std::marker::PhantomData<S>);
 
 /// A refusal, in authd's error shape.
 #[derive(Debug, Clone)]
@@ -147,6 +162,25 @@ impl FromRequest for Staff {
                 return Err(AuthError::forbidden("staff only"));
             }
             Ok(Staff(claims))
+        })
+    }
+}
+
+impl<S: RequiredScope + 'static> FromRequest for Scoped<S> {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let authenticated = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let Authenticated(claims) = authenticated.await?;
+            if !claims.has_scope(S::SCOPE) {
+                return Err(AuthError::forbidden(format!(
+                    "the scope {} is required",
+                    S::SCOPE
+                )));
+            }
+            Ok(Scoped(claims, std::marker::PhantomData))
         })
     }
 }

@@ -34,6 +34,9 @@ pub use verifier::{TimeClaims, TokenVerifier};
 
 #[cfg(feature = "remote")]
 pub use remote::{RemoteVerifier, RemoteVerifierBuilder};
+/// The name the verifier has in authd's documentation: `Verifier::from_discovery(issuer)`.
+#[cfg(feature = "remote")]
+pub type Verifier = RemoteVerifier;
 #[cfg(feature = "remote")]
 pub use revocations::RevocationFeed;
 
