@@ -147,6 +147,7 @@ fn run(
         inline_reads: sqlite,
         pool,
         jwks: keys.jwks(),
+        jwks_max_age_secs: settings.jwt.jwks_max_age_secs,
         openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),
         issuer: TokenIssuer::new(keys.signing, &settings.jwt),
         hasher,

@@ -38,6 +38,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub sessions: SessionPolicy,
     pub jwks: JwkSet,
+    pub jwks_max_age_secs: u64,
     pub openid_configuration: serde_json::Value,
     pub providers: Providers,
     pub oidc: OidcSettings,

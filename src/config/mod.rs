@@ -168,6 +168,9 @@ pub struct JwtSettings {
     pub kid: String,
     pub generate_key: bool,
     pub verification_keys: Vec<VerificationKeySettings>,
+    /// How long services may cache the JWKS and discovery document (`Cache-Control: max-age`).
+    /// A new key must be published at least this long before it signs.
+    pub jwks_max_age_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,14 +15,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// RFC 7517 key set. Public keys only: an HS256 secret is never published.
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(cacheable(&state))
         .json(&state.jwks)
 }
 
 async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(cacheable(&state))
         .json(&state.openid_configuration)
+}
+
+/// `jwt.jwks_max_age_secs`: how long a service may keep the keys before asking again.
+fn cacheable(state: &AppState) -> (&'static str, String) {
+    (
+        "Cache-Control",
+        format!("public, max-age={}", state.jwks_max_age_secs),
+    )
 }
 
 /// What a resource server needs to configure itself, and nothing authd does not serve. authd

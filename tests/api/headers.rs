@@ -71,3 +71,26 @@ async fn token_responses_are_never_cached(backend: Backend) {
 }
 
 crate::on_both_backends!(token_responses_are_never_cached);
+
+/// `jwt.jwks_max_age_secs` sets how long services may cache the keys and the discovery document.
+#[tokio::test]
+async fn the_key_set_may_be_cached_as_long_as_configured() {
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+        s.jwt.jwks_max_age_secs = 60;
+    })
+    .await
+    else {
+        return;
+    };
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            header(&response, CACHE_CONTROL),
+            "public, max-age=60",
+            "{path}"
+        );
+    }
+}
