@@ -39,4 +39,5 @@ mod slow;
 mod smtp;
 mod standin;
 mod tokens;
+mod verifier_cache;
 mod verify_snippets;
