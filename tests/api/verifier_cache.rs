@@ -21,7 +21,7 @@ struct KeyEndpoint {
 
 impl Drop for KeyEndpoint {
     fn drop(&mut self) {
-        let _ = futures::executor::block_on(self.handle.stop(false));
+        futures::executor::block_on(self.handle.stop(false));
     }
 }
 
