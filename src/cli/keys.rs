@@ -24,6 +24,54 @@ pub enum KeysCommand {
         #[arg(long, requires = "out")]
         if_missing: bool,
     },
+    /// The keys authd would load: the one that signs and those that only verify, and whether
+    /// the JWKS publishes each (HS256 secrets never are). Creates nothing.
+    List {
+        /// One JSON object per key, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn list(json: bool) -> CliResult {
+    let mut settings = crate::config::Settings::load().map_err(|e| e.to_string())?;
+    // Listing must not create the development key as a side effect.
+    settings.jwt.generate_key = false;
+    let target =
+        crate::db::DbTarget::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))?;
+    let key_dir = target.sqlite_dir().unwrap_or(std::path::Path::new("data"));
+    let ring = keys::KeyRing::load(&settings.jwt, key_dir).map_err(|e| e.to_string())?;
+    let rows = ring.verifying.iter().map(|key| {
+        let state = if key.kid == ring.signing.kid {
+            "signing"
+        } else {
+            "verifying"
+        };
+        (
+            key.kid.as_str(),
+            format!("{:?}", key.algorithm),
+            state,
+            key.public_jwk.is_some(),
+        )
+    });
+    if json {
+        for (kid, algorithm, state, published) in rows {
+            let row = serde_json::json!({
+                "kid": kid, "algorithm": algorithm, "state": state, "published": published,
+            });
+            println!("{row}");
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<45}  {:<9}  {:<9}  PUBLISHED",
+        "KID", "ALGORITHM", "STATE"
+    );
+    for (kid, algorithm, state, published) in rows {
+        let published = if published { "yes" } else { "no" };
+        println!("{kid:<45}  {algorithm:<9}  {state:<9}  {published}");
+    }
+    Ok(())
 }
 
 pub fn generate(algorithm: &str, out: Option<PathBuf>, if_missing: bool) -> CliResult {

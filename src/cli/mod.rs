@@ -1,5 +1,5 @@
 //! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `healthcheck`,
-//! `outbox`, `keys generate`, `services new-token`.
+//! `outbox`, `keys generate|list`, `services new-token`.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -143,6 +143,9 @@ pub fn run() -> ExitCode {
                     if_missing,
                 },
         } => keys::generate(&algorithm, out, if_missing),
+        Command::Keys {
+            command: KeysCommand::List { json },
+        } => keys::list(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,7 @@ fn every_command_has_help() {
         vec!["flush-expired", "--help"],
         vec!["healthcheck", "--help"],
         vec!["keys", "generate", "--help"],
+        vec!["keys", "list", "--help"],
         vec!["services", "new-token", "--help"],
     ] {
         let output = run(&mut authd(&args, &db, &[]), None);
@@ -130,6 +131,47 @@ async fn flush_expired_deletes_what_has_expired(backend: Backend) {
         "{}",
         text(&flushed.stdout)
     );
+}
+
+/// `keys list` shows the key that signs (with the kid tokens carry) and creates nothing.
+#[test]
+fn keys_list_shows_the_configured_keys_and_creates_none() {
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    let generated = db.dir.path().join("authd-signing-key.pem");
+    let missing = run(&mut authd(&["keys", "list"], &db, &[]), None);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no signing key"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(!generated.exists(), "keys list generated a key");
+
+    let path = db.dir.path().join("signing.pem");
+    let path_arg = path.to_str().unwrap();
+    let made = run(
+        &mut authd(&["keys", "generate", "--out", path_arg], &db, &[]),
+        None,
+    );
+    assert!(made.status.success());
+    let vars = [("AUTHD__JWT__PRIVATE_KEY_FILE", path_arg)];
+    let listed = run(&mut authd(&["keys", "list", "--json"], &db, &vars), None);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let rows: Vec<serde_json::Value> = text(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut jwt = test_settings(&db).jwt;
+    jwt.private_key_file = path_arg.to_owned();
+    let ring = authd::auth::keys::KeyRing::load(&jwt, db.dir.path()).unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            json!({ "kid": ring.signing.kid, "algorithm": "EdDSA", "state": "signing", "published": true })
+        ]
+    );
+    let table = run(&mut authd(&["keys", "list"], &db, &vars), None);
+    assert!(text(&table.stdout).contains(&ring.signing.kid));
 }
 
 #[test]
