@@ -150,8 +150,11 @@ impl Mailer {
             Transport::Folder(dir) => {
                 let write = || -> std::io::Result<PathBuf> {
                     std::fs::create_dir_all(dir)?;
+                    // Written aside, then renamed: whoever reads the folder sees whole messages.
+                    let partial = dir.join(format!(".{}.partial", message.id));
                     let path = dir.join(format!("{}.eml", message.id));
-                    std::fs::write(&path, email.formatted())?;
+                    std::fs::write(&partial, email.formatted())?;
+                    std::fs::rename(&partial, &path)?;
                     Ok(path)
                 };
                 let path = write().map_err(|e| DeliveryError {

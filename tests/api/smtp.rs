@@ -97,7 +97,13 @@ impl SmtpServer {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.folder.path())
             .unwrap()
             .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+            // The server writes `.NAME.eml` and then renames it: a dot file is still being written.
+            .filter(|path| {
+                path.extension().is_some_and(|e| e == "eml")
+                    && !path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         paths.sort();
         paths

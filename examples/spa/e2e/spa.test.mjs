@@ -194,7 +194,7 @@ async function signIn(page, email) {
 async function waitForMail(to, path, index = 0) {
   const linkPattern = path instanceof RegExp ? path : new RegExp(`${SPA}${path}\\?token=[A-Za-z0-9_-]+`);
   for (let i = 0; i < 400; i++) {
-    const files = existsSync(mailDir) ? readdirSync(mailDir).filter((f) => f.endsWith(".eml")) : [];
+    const files = existsSync(mailDir) ? readdirSync(mailDir).filter((f) => f.endsWith(".eml") && !f.startsWith(".")) : [];
     const mails = files
       .map((f) => ({ f, at: statSync(join(mailDir, f)).mtimeMs }))
       .sort((a, b) => a.at - b.at || a.f.localeCompare(b.f))
