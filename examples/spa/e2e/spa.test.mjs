@@ -424,3 +424,37 @@ e2e("change email: confirmed from the new address, the old one told", async ({ p
   assert.equal((await login(newEmail, PASSWORD)).status, 200);
   assert.equal((await login(email, PASSWORD)).status, 401);
 });
+
+e2e("the session list ends another browser's session, then all the others", async ({ page }) => {
+  const email = uniqueEmail();
+  await signUp(page, email);
+  const browsers = [];
+  for (let i = 0; i < 2; i++) {
+    const context = await browser.newContext({ userAgent: `Other browser ${i}` });
+    const tab = await context.newPage();
+    await signIn(tab, email);
+    browsers.push({ context, tab });
+  }
+  await page.reload();
+  await page.waitForSelector(".sessions li >> nth=2");
+  assert.equal(await page.locator(".sessions li").count(), 3);
+  assert.equal(await page.locator(".sessions .current").count(), 1);
+
+  // End one from the list: that browser is signed out at its next request.
+  const first = page.locator(".sessions li", { hasText: "Other browser 0" });
+  await first.locator(".end-session").click();
+  await page.waitForSelector("text=That session was ended.");
+  assert.equal(await page.locator(".sessions li").count(), 2);
+  await browsers[0].tab.click("#reload");
+  await browsers[0].tab.waitForSelector("text=Your session ended");
+
+  // Log out the others: the last one goes too, this one stays.
+  await page.click("#logout-others");
+  await page.waitForSelector("text=Your other sessions were ended.");
+  assert.equal(await page.locator(".sessions li").count(), 1);
+  await browsers[1].tab.click("#reload");
+  await browsers[1].tab.waitForSelector("text=Your session ended");
+  await page.click("#reload");
+  await page.waitForSelector("text=Profile reloaded.");
+  for (const { context } of browsers) await context.close();
+});

@@ -2,6 +2,7 @@
 // email, sign out.
 import { createAuthClient } from "./auth-client.js";
 import { emailPages } from "./email-pages.js";
+import { sessionsSection } from "./sessions-section.js";
 import { errorText, formData, html, show } from "./ui.js";
 
 const AUTHD = window.AUTHD_URL ?? "http://localhost:8000";
@@ -107,8 +108,13 @@ async function profilePage() {
       <label>New password <input name="newPassword" type="password" autocomplete="new-password" required></label>
       <button>Change password</button>
     </form>` + change + `
+    <h2>Your sessions</h2>
+    <div id="sessions">Loading…</div>
     <p><button class="secondary" id="logout">Log out</button> <button class="secondary" id="logout-all">Log out everywhere</button></p>`;
   email.wireProfileSection();
+  const box = document.querySelector("#sessions");
+  const loadSessions = () => sessionsSection(auth, box, loadSessions);
+  loadSessions();
   document.querySelector("#reload").onclick = () => profilePage().then(() => show("Profile reloaded.", true));
   document.querySelector("#edit").onsubmit = async (event) => {
     event.preventDefault();

@@ -253,6 +253,11 @@ export function createAuthClient({ baseUrl, onSignedOut = () => {}, storage = gl
       tokens().refresh
         ? json("/api/auth/email/change/confirm", { method: "POST", body: JSON.stringify({ token }) })
         : post("/api/auth/email/change/confirm", { token }),
+    // The signed-in user's sessions (`current` marks this one), and ending one of them.
+    sessions: () => json("/api/auth/sessions"),
+    endSession: (id) => json(`/api/auth/sessions/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    // Ends every session but this one; this tab stays signed in.
+    signOutOthers: () => json("/api/auth/logout", { method: "POST", body: JSON.stringify({ scope: "others" }) }),
     // Ends this session; with `everywhere`, every session of the user (needs the bearer token).
     async signOut({ everywhere = false } = {}) {
       const { refresh } = tokens();
