@@ -239,22 +239,12 @@ fn create_user(
         Some(Taken::Username) => return Err("that username is taken".into()),
         None => {}
     }
-    let now = db::now();
     let user = User {
-        id: uuid::Uuid::new_v4().to_string(),
-        email: email.as_str().to_owned(),
-        email_key: email.key(),
         username: username.map(|u| u.as_str().to_owned()),
         username_key,
         password_hash,
-        first_name: String::new(),
-        last_name: String::new(),
-        phone: String::new(),
-        email_verified: false,
-        is_active: true,
         is_staff: staff,
-        created_at: now,
-        updated_at: now,
+        ..User::new_account(email.as_str(), email.key(), db::now())
     };
     user.insert(&mut conn).map_err(|e| e.to_string())?;
     println!(

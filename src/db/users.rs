@@ -45,6 +45,27 @@ pub enum Taken {
 }
 
 impl User {
+    /// A new account for `email` (with its case-folded `email_key`): active, not staff, email
+    /// not verified, no username, password or names. Callers set what they know.
+    pub fn new_account(email: &str, email_key: String, now: NaiveDateTime) -> Self {
+        User {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: email.to_owned(),
+            email_key,
+            username: None,
+            username_key: None,
+            password_hash: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            phone: String::new(),
+            email_verified: false,
+            is_active: true,
+            is_staff: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<usize> {
         diesel::insert_into(users::table).values(self).execute(conn)
     }

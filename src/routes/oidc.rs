@@ -286,22 +286,11 @@ fn sign_in(
         User::confirm_email_dropping_unproven_password(conn, &existing)?;
         return Ok((User::find_by_id(conn, &existing.id)?, false));
     }
-    let now = db::now();
     let user = User {
-        id: uuid::Uuid::new_v4().to_string(),
-        email: email.as_str().to_owned(),
-        email_key: email.key(),
-        username: None,
-        username_key: None,
-        password_hash: None,
         first_name: identity.given_name.clone().unwrap_or_default(),
         last_name: identity.family_name.clone().unwrap_or_default(),
-        phone: String::new(),
         email_verified: identity.email_verified,
-        is_active: true,
-        is_staff: false,
-        created_at: now,
-        updated_at: now,
+        ..User::new_account(email.as_str(), email.key(), db::now())
     };
     user.insert(conn)?;
     Identity::new(

@@ -77,23 +77,14 @@ async fn validate(
     else {
         unreachable!("every None above recorded an error");
     };
-    let now = db::now();
     Ok(ValidRegistration {
         user: User {
-            id: uuid::Uuid::new_v4().to_string(),
-            email_key: email.key(),
-            email: email.as_str().to_owned(),
             username_key: username.as_ref().map(Username::key),
             username: username.map(|u| u.as_str().to_owned()),
-            password_hash: None,
             first_name: first_name.into_inner(),
             last_name: last_name.into_inner(),
             phone: phone.into_inner(),
-            email_verified: false,
-            is_active: true,
-            is_staff: false,
-            created_at: now,
-            updated_at: now,
+            ..User::new_account(email.as_str(), email.key(), db::now())
         },
         password,
     })

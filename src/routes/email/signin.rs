@@ -126,22 +126,9 @@ async fn confirm_signin(
 /// with no password. If one was made meanwhile, that one is used.
 fn create_account(conn: &mut db::DbConnection, address: &str) -> ApiResult<User> {
     let email = parse_email(address)?;
-    let now = db::now();
     let user = User {
-        id: uuid::Uuid::new_v4().to_string(),
-        email: email.as_str().to_owned(),
-        email_key: email.key(),
-        username: None,
-        username_key: None,
-        password_hash: None,
-        first_name: String::new(),
-        last_name: String::new(),
-        phone: String::new(),
         email_verified: true,
-        is_active: true,
-        is_staff: false,
-        created_at: now,
-        updated_at: now,
+        ..User::new_account(email.as_str(), email.key(), db::now())
     };
     // A savepoint: on PostgreSQL a failed statement would otherwise abort the whole
     // transaction, and the account made meanwhile could not be read.
