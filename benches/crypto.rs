@@ -4,7 +4,7 @@
 //! `cargo bench --bench crypto`; bench/run runs it and puts the figures in bench/RESULTS.md.
 
 use authd::auth::jwt::{PairIds, TokenIssuer, TokenSubject};
-use authd::auth::keys::{generate_private_key, parse_algorithm, KeyRing};
+use authd::auth::keys::{generate_private_key, parse_algorithm, KeyRing, LiveKeys};
 use authd::auth::password::{PasswordHasher, WorkingMemory};
 use authd::config::{Settings, Sources};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -32,8 +32,9 @@ fn tokens(c: &mut Criterion) {
             jwt.private_key = key;
         }
         let ring = KeyRing::load(&jwt, dir.path()).unwrap();
-        let verifier = authd::auth::verifier::from_key_ring(&ring, &jwt);
-        let issuer = TokenIssuer::new(ring.signing, &jwt);
+        let keys = LiveKeys::configured_only(&jwt, ring).unwrap();
+        let verifier = keys.verifier();
+        let issuer = TokenIssuer::new(keys, &jwt);
         let subject = TokenSubject {
             user_id: "3f1c2b4e-8a9d-4e5f-b6a7-0c1d2e3f4a5b",
             email: "ann@example.com",

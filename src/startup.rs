@@ -12,7 +12,8 @@ use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::TokenIssuer;
-use crate::auth::keys::KeyRing;
+use crate::auth::keys::sealed::KeyEncryptionKey;
+use crate::auth::keys::{KeyRing, LiveKeys};
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions::SessionPolicy;
 use crate::config::{CorsSettings, Settings};
@@ -54,7 +55,12 @@ impl Application {
             migrate(&pool)?;
         }
         let key_dir = target.sqlite_dir().unwrap_or(std::path::Path::new("data"));
-        let keys = KeyRing::load(&settings.jwt, key_dir)?;
+        let keys = LiveKeys::start(
+            &settings.jwt,
+            KeyRing::load(&settings.jwt, key_dir)?,
+            KeyEncryptionKey::from_settings(&settings.jwt, key_dir)?,
+            pool.clone(),
+        )?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener =
             TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
@@ -111,19 +117,11 @@ fn run(
     listener: TcpListener,
     pool: DbPool,
     target: &DbTarget,
-    keys: KeyRing,
+    keys: std::sync::Arc<LiveKeys>,
     settings: &Settings,
 ) -> Result<Server, StartupError> {
-    let verifier = web::Data::new(crate::auth::verifier::from_key_ring(&keys, &settings.jwt));
-    let algorithms: Vec<String> = {
-        let mut names: Vec<String> = keys
-            .verifying
-            .iter()
-            .map(|k| format!("{:?}", k.algorithm))
-            .collect();
-        names.dedup();
-        names
-    };
+    // For the bearer extractor, which finds the keys in the app data.
+    let live_keys = web::Data::from(keys.clone());
     if settings.oidc.allow_unbound_flows {
         log::warn!(
             "oidc.allow_unbound_flows is on: provider sign-ins are open to login and link CSRF"
@@ -146,10 +144,13 @@ fn run(
         write_turn: write_turn.clone(),
         inline_reads: sqlite,
         pool,
-        jwks: keys.jwks(),
         jwks_max_age_secs: settings.jwt.jwks_max_age_secs,
-        openid_configuration: routes::well_known::discovery_document(&settings.jwt, &algorithms),
-        issuer: TokenIssuer::new(keys.signing, &settings.jwt),
+        openid_configuration: routes::well_known::discovery_document(
+            &settings.jwt,
+            &keys.algorithms(),
+        ),
+        issuer: TokenIssuer::new(keys.clone(), &settings.jwt),
+        keys,
         hasher,
         providers: crate::auth::oidc::Providers::new(&settings.oidc)
             .map_err(StartupError::Invalid)?,
@@ -183,7 +184,7 @@ fn run(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(verifier.clone())
+            .app_data(live_keys.clone())
             .app_data(routes::json::json_config())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

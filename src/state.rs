@@ -1,7 +1,6 @@
 //! What every handler shares: the pool, the token issuer, the password hasher and the policy.
 
 use actix_web::web;
-use jsonwebtoken::jwk::JwkSet;
 
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::oidc::Providers;
@@ -37,7 +36,8 @@ pub struct AppState {
     pub issuer: TokenIssuer,
     pub hasher: PasswordHasher,
     pub sessions: SessionPolicy,
-    pub jwks: JwkSet,
+    /// Every signing and verifying key, configured and in the database, as of now.
+    pub keys: std::sync::Arc<crate::auth::keys::LiveKeys>,
     pub jwks_max_age_secs: u64,
     pub openid_configuration: serde_json::Value,
     pub providers: Providers,

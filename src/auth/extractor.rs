@@ -1,5 +1,6 @@
 //! `AuthenticatedUser`: the bearer check for protected routes. It verifies the access token
-//! with the `TokenVerifier` in the app data and never touches the database.
+//! against authd's live keys (`LiveKeys`) in the app data, or, in another actix service that
+//! embeds this extractor, against a `TokenVerifier` there; it never touches the database.
 
 use std::future::{ready, Ready};
 
@@ -7,6 +8,7 @@ use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::jwt::{AccessClaims, TokenVerifier};
+use super::keys::LiveKeys;
 use crate::errors::ApiError;
 
 /// The caller, as the access token describes them.
@@ -29,9 +31,6 @@ impl FromRequest for AuthenticatedUser {
 }
 
 fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
-    let verifier = req
-        .app_data::<web::Data<TokenVerifier>>()
-        .ok_or_else(|| ApiError::internal("TokenVerifier is not registered as app data"))?;
     // Two headers are ambiguous: a proxy may act on the first while authd read the other.
     if req.headers().get_all(AUTHORIZATION).nth(1).is_some() {
         return Err(
@@ -40,7 +39,13 @@ fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
         );
     }
     let token = parse_bearer(req.headers().get(AUTHORIZATION))?;
-    let claims = verifier.verify_access(token)?;
+    let claims = if let Some(keys) = req.app_data::<web::Data<LiveKeys>>() {
+        keys.verify_access(token)?
+    } else {
+        req.app_data::<web::Data<TokenVerifier>>()
+            .ok_or_else(|| ApiError::internal("no LiveKeys or TokenVerifier in the app data"))?
+            .verify_access(token)?
+    };
     Ok(AuthenticatedUser {
         user_id: claims.sub.clone(),
         session_id: claims.sid.clone(),

@@ -2,10 +2,12 @@
 //! signs or decodes a JWT. Access tokens follow RFC 9068; refresh tokens have their own `typ`
 //! and `token_type`, so neither can pass as the other.
 
-use jsonwebtoken::{Algorithm, Header};
+use std::sync::Arc;
+
+use jsonwebtoken::Header;
 use serde::Serialize;
 
-use super::keys::SigningKey;
+use super::keys::{LiveKeys, SigningKey};
 use crate::config::JwtSettings;
 use crate::errors::ApiError;
 
@@ -52,11 +54,8 @@ pub struct IssuedPair {
 }
 
 pub struct TokenIssuer {
-    key: SigningKey,
-    /// The Ed25519 key, parsed once. `jsonwebtoken::encode` parses its PKCS#8 bytes again for
-    /// every token, and that parse derives the public key, which costs as much as a signature:
-    /// half of the time of issuing a pair (`benches/crypto.rs`, bench/README.md).
-    ed25519: Option<ed25519_dalek::SigningKey>,
+    /// Which key signs changes with rotation; the issuer asks at every token.
+    keys: Arc<LiveKeys>,
     issuer: String,
     audience: String,
     access_ttl_secs: i64,
@@ -64,18 +63,9 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    pub fn new(key: SigningKey, jwt: &JwtSettings) -> Self {
-        // Should the parse fail, signing falls back to `jsonwebtoken::encode`, which reports it.
-        let ed25519 = match key.algorithm {
-            Algorithm::EdDSA => {
-                use ed25519_dalek::pkcs8::DecodePrivateKey;
-                ed25519_dalek::SigningKey::from_pkcs8_der(key.encoding.as_bytes()).ok()
-            }
-            _ => None,
-        };
+    pub fn new(keys: Arc<LiveKeys>, jwt: &JwtSettings) -> Self {
         Self {
-            key,
-            ed25519,
+            keys,
             issuer: jwt.issuer.clone(),
             audience: jwt.audience.clone(),
             access_ttl_secs: secs(jwt.access_ttl_secs),
@@ -113,25 +103,29 @@ impl TokenIssuer {
             sid: ids.session_id.clone(),
             token_type: REFRESH_TOKEN_TYPE_CLAIM.to_owned(),
         };
+        let key = self
+            .keys
+            .signer(ids.issued_at)
+            .ok_or_else(|| ApiError::internal("no signing key"))?;
         Ok(IssuedPair {
-            access: self.sign(ACCESS_TOKEN_TYP, &access)?,
-            refresh: self.sign(REFRESH_TOKEN_TYP, &refresh)?,
+            access: sign(&key, ACCESS_TOKEN_TYP, &access)?,
+            refresh: sign(&key, REFRESH_TOKEN_TYP, &refresh)?,
             access_expires_at,
             refresh_expires_at,
             access_ttl_secs: self.access_ttl_secs,
             refresh_ttl_secs: self.refresh_ttl_secs,
         })
     }
+}
 
-    fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, ApiError> {
-        let mut header = Header::new(self.key.algorithm);
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.key.kid.clone());
-        match &self.ed25519 {
-            Some(key) => sign_ed25519(key, &header, claims),
-            None => jsonwebtoken::encode(&header, claims, &self.key.encoding)
-                .map_err(ApiError::internal),
-        }
+/// A token signed with `key`, its kid and `typ` in the header.
+fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, ApiError> {
+    let mut header = Header::new(key.algorithm);
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(key.kid.clone());
+    match &key.ed25519 {
+        Some(parsed) => sign_ed25519(parsed, &header, claims),
+        None => jsonwebtoken::encode(&header, claims, &key.encoding).map_err(ApiError::internal),
     }
 }
 
@@ -166,33 +160,27 @@ pub(crate) fn secs(value: u64) -> i64 {
 mod tests {
     use secrecy::ExposeSecret;
 
+    use jsonwebtoken::Algorithm;
+
     use super::*;
     use crate::auth::keys::{encoding_key_from_pem, generate_private_key};
-    use crate::config::{Settings, Sources};
 
     #[test]
     fn ed25519_tokens_are_the_ones_jsonwebtoken_signs() {
-        let settings = Settings::from_sources(Sources {
-            profile: "local",
-            config_dir: None,
-            environment: false,
-        })
-        .unwrap();
         let pem = generate_private_key(Algorithm::EdDSA).unwrap();
-        let key = SigningKey {
-            kid: "k1".into(),
-            algorithm: Algorithm::EdDSA,
-            encoding: encoding_key_from_pem(Algorithm::EdDSA, pem.expose_secret()).unwrap(),
-        };
-        let issuer = TokenIssuer::new(key, &settings.jwt);
-        assert!(issuer.ed25519.is_some(), "the key was not parsed once");
+        let key = SigningKey::new(
+            "k1".into(),
+            Algorithm::EdDSA,
+            encoding_key_from_pem(Algorithm::EdDSA, pem.expose_secret()).unwrap(),
+        );
+        assert!(key.ed25519.is_some(), "the key was not parsed once");
 
         let claims = serde_json::json!({ "sub": "someone", "exp": 4_102_444_800_i64 });
-        let ours = issuer.sign(ACCESS_TOKEN_TYP, &claims).unwrap();
+        let ours = sign(&key, ACCESS_TOKEN_TYP, &claims).unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = Some("k1".into());
-        let theirs = jsonwebtoken::encode(&header, &claims, &issuer.key.encoding).unwrap();
+        let theirs = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
         assert_eq!(ours, theirs);
     }
 }

@@ -1,10 +1,10 @@
 //! Checking tokens: authd-verify's `TokenVerifier` (`crates/authd-verify`), the same code
-//! resource servers run. authd adds its own key ring and the mapping of each refusal to its
-//! error body.
+//! resource servers run. authd adds its own keys and the mapping of each refusal to its error
+//! body.
 
 pub use authd_verify::{TimeClaims, TokenVerifier, VerifyError as TokenError};
 
-use super::keys::KeyRing;
+use super::keys::VerifyingKey;
 use crate::config::JwtSettings;
 use crate::errors::ApiError;
 
@@ -18,13 +18,15 @@ impl From<TokenError> for ApiError {
     }
 }
 
-/// authd's own verifier. Lowering a TTL therefore also ends the tokens issued with the longer
-/// one.
-pub fn from_key_ring(ring: &KeyRing, jwt: &JwtSettings) -> TokenVerifier {
+/// authd's own verifier over `keys`. Lowering a TTL therefore also ends the tokens issued
+/// with the longer one.
+pub fn from_keys<'a>(
+    keys: impl IntoIterator<Item = &'a VerifyingKey>,
+    jwt: &JwtSettings,
+) -> TokenVerifier {
     TokenVerifier::new(
         authd_verify::KeySet::new(
-            ring.verifying
-                .iter()
+            keys.into_iter()
                 .map(|k| (k.kid.clone(), k.algorithm, k.decoding.clone())),
         ),
         &jwt.issuer,

@@ -146,6 +146,9 @@ pub fn run() -> ExitCode {
         Command::Keys {
             command: KeysCommand::List { json },
         } => keys::list(json),
+        Command::Keys {
+            command: KeysCommand::Rotate { json },
+        } => keys::rotate(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -182,7 +185,7 @@ pub(crate) fn open_connection(settings: &Settings) -> Result<DbConnection, Strin
     })
 }
 
-fn apply_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+pub(crate) fn apply_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
     db::run_migrations(conn).map_err(|e| e.to_string())
 }
 

@@ -171,6 +171,25 @@ pub struct JwtSettings {
     /// How long services may cache the JWKS and discovery document (`Cache-Control: max-age`).
     /// A new key must be published at least this long before it signs.
     pub jwks_max_age_secs: u64,
+    /// Database keys (`authd keys rotate`): how long a new key is published before it signs.
+    /// Unset: `jwks_max_age_secs + 60`.
+    #[serde(default)]
+    pub key_prepublish_secs: Option<u64>,
+    /// Rotate the signing key this often (fractions allowed); 0 turns automatic rotation off.
+    pub auto_rotate_days: f64,
+    /// How often each replica reads the database keys again.
+    pub key_reload_secs: u64,
+    /// The key that encrypts database private keys at rest: 32 bytes, base64. Or a file
+    /// holding it.
+    pub key_encryption_key: SecretString,
+    pub key_encryption_key_file: String,
+}
+
+impl JwtSettings {
+    pub fn key_prepublish_secs(&self) -> u64 {
+        self.key_prepublish_secs
+            .unwrap_or(self.jwks_max_age_secs.saturating_add(60))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -90,6 +90,7 @@ impl Settings {
         if jwt.access_ttl_secs == 0 || jwt.refresh_ttl_secs == 0 {
             problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
         }
+        problems.extend(key_rotation_problems(jwt));
         if self.is_production() {
             let secret_len = jwt.secret.expose_secret().len();
             if algorithm == "HS256" && secret_len < 32 {
@@ -97,12 +98,23 @@ impl Settings {
                     "jwt.secret is {secret_len} bytes; HS256 needs at least 32 bytes of random secret"
                 ));
             }
+            // Without a PEM, the keys live in the database; that needs the key-encryption key.
             if algorithm != "HS256"
                 && jwt.private_key_file.is_empty()
                 && jwt.private_key.expose_secret().is_empty()
+                && !has_key_encryption_key(jwt)
             {
                 problems.push(
-                    "no signing key: set jwt.private_key_file or jwt.private_key (authd keys generate writes one)"
+                    "no signing key: set jwt.private_key_file or jwt.private_key (authd keys generate writes one), \
+                     or keep keys in the database with jwt.key_encryption_key_file and authd keys rotate \
+                     or jwt.auto_rotate_days"
+                        .into(),
+                );
+            }
+            if jwt.auto_rotate_days > 0.0 && !has_key_encryption_key(jwt) {
+                problems.push(
+                    "jwt.auto_rotate_days needs jwt.key_encryption_key_file or jwt.key_encryption_key: \
+                     database keys are stored encrypted with it"
                         .into(),
                 );
             }
@@ -135,6 +147,41 @@ impl Settings {
             })
         }
     }
+}
+
+fn has_key_encryption_key(jwt: &super::JwtSettings) -> bool {
+    !jwt.key_encryption_key_file.is_empty() || !jwt.key_encryption_key.expose_secret().is_empty()
+}
+
+/// Rules of the key schedule that hold in every profile: breaking one would let a key sign
+/// before services can know it.
+fn key_rotation_problems(jwt: &super::JwtSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !(jwt.auto_rotate_days >= 0.0 && jwt.auto_rotate_days.is_finite()) {
+        problems.push(format!(
+            "jwt.auto_rotate_days is {}; use 0 (off) or a number of days",
+            jwt.auto_rotate_days
+        ));
+    }
+    if jwt.auto_rotate_days > 0.0 && jwt.algorithm == "HS256" {
+        problems.push(
+            "jwt.auto_rotate_days needs an asymmetric jwt.algorithm (EdDSA, ES256 or RS256): \
+             an HS256 secret is shared with every service and cannot be published ahead"
+                .into(),
+        );
+    }
+    if jwt.key_prepublish_secs() < jwt.jwks_max_age_secs {
+        problems.push(format!(
+            "jwt.key_prepublish_secs ({}) is below jwt.jwks_max_age_secs ({}): a new key would \
+             sign before every service's cached key set has it",
+            jwt.key_prepublish_secs(),
+            jwt.jwks_max_age_secs
+        ));
+    }
+    if jwt.key_reload_secs == 0 {
+        problems.push("jwt.key_reload_secs must be above 0".into());
+    }
+    problems
 }
 
 fn is_origin(origin: &str) -> bool {

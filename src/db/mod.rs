@@ -11,6 +11,7 @@ pub mod outbox;
 mod rotation;
 pub mod schema;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 use std::path::{Path, PathBuf};

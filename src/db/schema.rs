@@ -130,6 +130,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        private_key_sealed -> Text,
+        created_at -> Timestamp,
+        activates_at -> Timestamp,
+        retires_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(login_sources -> users (user_id));
@@ -143,5 +155,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_sources,
     oidc_states,
     sessions,
+    signing_keys,
     users
 );

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::json::FormOrJson;
-use crate::auth::jwt::TokenVerifier;
 use crate::auth::revocations::{self, Cursor};
 use crate::auth::services::ServiceCaller;
 use crate::auth::sessions;
@@ -88,12 +87,11 @@ struct IntrospectBody {
 /// token), is `{"active": false}` with no reason, as the RFC asks.
 async fn introspect(
     state: web::Data<AppState>,
-    verifier: web::Data<TokenVerifier>,
     _caller: ServiceCaller,
     FormOrJson(body): FormOrJson<IntrospectBody>,
 ) -> ApiResult<HttpResponse> {
     let inactive = || HttpResponse::Ok().json(json!({ "active": false }));
-    let Ok(claims) = verifier.verify_access(&body.token) else {
+    let Ok(claims) = state.keys.verify_access(&body.token) else {
         return Ok(inactive());
     };
     let (sid, sub) = (claims.sid.clone(), claims.sub.clone());

@@ -8,7 +8,6 @@ use serde_json::json;
 use super::client_ip::{limit_client, limit_key};
 use super::json::ValidJson;
 use super::responses::TokenPairBody;
-use crate::auth::jwt::TokenVerifier;
 use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
 use crate::auth::sessions::SignInMethod;
@@ -185,11 +184,10 @@ struct RefreshBody {
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    verifier: web::Data<TokenVerifier>,
     ValidJson(body): ValidJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
     limit_client(&state, &req, Rule::RefreshPerIp).await?;
-    let claims = verifier.verify_refresh(&body.refresh, true)?;
+    let claims = state.keys.verify_refresh(&body.refresh, true)?;
     let pair = state
         .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.sessions, &claims))
         .await?
@@ -252,7 +250,6 @@ impl LogoutBody {
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    verifier: web::Data<TokenVerifier>,
     ValidJson(body): ValidJson<LogoutBody>,
 ) -> ApiResult<HttpResponse> {
     let scope = body.scope()?;
@@ -262,7 +259,7 @@ async fn logout(
     };
     // An expired refresh token can still name its session; ending it is harmless.
     let presented = match &body.refresh {
-        Some(token) => Some(verifier.verify_refresh(token, false)?),
+        Some(token) => Some(state.keys.verify_refresh(token, false)?),
         None if caller.is_some() => None,
         None => {
             return Err(ApiError::validation_field(
@@ -320,10 +317,10 @@ struct VerifyBody {
 
 /// simplejwt's verify: 200 `{}` for a valid access token, else 401 with the reason.
 async fn verify(
-    verifier: web::Data<TokenVerifier>,
+    state: web::Data<AppState>,
     ValidJson(body): ValidJson<VerifyBody>,
 ) -> ApiResult<HttpResponse> {
-    verifier.verify_access(&body.token)?;
+    state.keys.verify_access(&body.token)?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

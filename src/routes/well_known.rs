@@ -12,11 +12,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// RFC 7517 key set. Public keys only: an HS256 secret is never published.
+/// RFC 7517 key set. Public keys only: an HS256 secret is never published. A key made a moment
+/// ago by `authd keys rotate` (another process) is here at once: the keys are read again for
+/// the request (one small query; concurrent requests share one read, so a flood of them
+/// keeps one query running at a time). With the database down, after a second, the keys in
+/// memory are served.
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    state
+        .keys
+        .reload_fresh(std::time::Duration::from_secs(1))
+        .await;
     HttpResponse::Ok()
         .insert_header(cacheable(&state))
-        .json(&state.jwks)
+        .json(state.keys.jwks(chrono::Utc::now().timestamp()))
 }
 
 async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {

@@ -164,14 +164,16 @@ fn keys_list_shows_the_configured_keys_and_creates_none() {
     let mut jwt = test_settings(&db).jwt;
     jwt.private_key_file = path_arg.to_owned();
     let ring = authd::auth::keys::KeyRing::load(&jwt, db.dir.path()).unwrap();
+    let kid = &ring.signing.as_ref().unwrap().kid;
     assert_eq!(
         rows,
-        vec![
-            json!({ "kid": ring.signing.kid, "algorithm": "EdDSA", "state": "signing", "published": true })
-        ]
+        vec![json!({
+            "kid": kid, "algorithm": "EdDSA", "source": "config", "state": "signing",
+            "published": true, "activatesAt": null, "retiresAt": null, "unpublishedAt": null,
+        })]
     );
     let table = run(&mut authd(&["keys", "list"], &db, &vars), None);
-    assert!(text(&table.stdout).contains(&ring.signing.kid));
+    assert!(text(&table.stdout).contains(kid.as_str()));
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod errors;
 mod headers;
 mod health;
 mod interop;
+mod key_rotation;
 mod keys;
 mod limits;
 mod load;
