@@ -6,10 +6,10 @@ use clap::Subcommand;
 use secrecy::ExposeSecret as _;
 
 use super::CliResult;
-use crate::auth::keys::live::{stored_keys, views};
 use crate::auth::keys::rotation::{self, Trigger};
 use crate::auth::keys::schedule::{reload_interval_secs, Lifetimes};
 use crate::auth::keys::sealed::KeyEncryptionKey;
+use crate::auth::keys::snapshot::{stored_keys, views};
 use crate::auth::keys::{self, parse_algorithm, KeyRing};
 use crate::config::Settings;
 use crate::db::DbTarget;

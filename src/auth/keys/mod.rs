@@ -1,12 +1,14 @@
 //! Signing and verification keys. The configured ones (`KeyRing`) are loaded here, PEM
 //! handling is in `pem`, the database keys' encryption at rest in `sealed`, their timetable in
-//! `schedule`, rotation in `rotation`, and the keys a running authd uses right now in `live`.
+//! `schedule`, rotation in `rotation`, every key at one moment in `snapshot`, and the keys a
+//! running authd uses right now, reloaded, in `live`.
 
 pub mod live;
 mod pem;
 pub mod rotation;
 pub mod schedule;
 pub mod sealed;
+pub mod snapshot;
 
 pub use live::LiveKeys;
 pub use pem::{encoding_key_from_pem, generate_private_key, public_key_pem, write_private_file};

@@ -3,7 +3,7 @@
 //! automatic rotation; the database lock makes concurrent rotations take turns, and each
 //! decides again under the lock, so of replicas that found rotation due one rotates.
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::Connection as _;
 use jsonwebtoken::Algorithm;
 
@@ -37,12 +37,6 @@ pub struct Rotated {
 
 pub fn unix(time: NaiveDateTime) -> i64 {
     time.and_utc().timestamp()
-}
-
-pub fn from_unix(secs: i64) -> NaiveDateTime {
-    DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .naive_utc()
 }
 
 pub fn schedule_of(key: &StoredSigningKey) -> Schedule {
