@@ -97,6 +97,8 @@ async fn a_password_reset_signs_in_with_the_new_password_and_ends_other_sessions
         return;
     };
     let account = app.register(&unique_email()).await;
+    // The verification message first: messages due together may arrive in either order.
+    smtp.wait_for(&account.email, 0).await;
     let reset = post(
         &app,
         "/api/auth/password/reset",
