@@ -115,15 +115,17 @@ impl LockoutPolicy {
     }
 
     /// Counts a failed password check; starts a lock when it was one too many.
+    /// A wrong password: counted, and the login locked once there are too many. Returns
+    /// whether this failure started a lock.
     pub fn record_failure(
         &self,
         conn: &mut DbConnection,
         key: &LoginKey,
         address: &str,
         now: NaiveDateTime,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<bool> {
         if !self.enabled {
-            return Ok(());
+            return Ok(false);
         }
         LoginFailures::count_failure(
             conn,
@@ -146,8 +148,9 @@ impl LockoutPolicy {
                 key.describe(),
                 self.max_failures
             );
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// A correct password: the count is cleared and the address becomes familiar.

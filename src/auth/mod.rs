@@ -1,6 +1,8 @@
 //! Authentication: password hashing, JWT keys, issuing and verifying tokens, the bearer
 //! extractor, and the session lifecycle (login, rotation, logout).
 
+pub mod admin;
+pub mod audit;
 pub mod email_tokens;
 pub mod extractor;
 pub mod jwt;

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime};
 
+use crate::db::audit::AuditEvent;
 use crate::db::sessions::{RevokeReason, Session};
 use crate::db::users::User;
 use crate::db::DbConnection;
@@ -68,13 +69,18 @@ pub fn read(
     let from = since.map_or(oldest, |Cursor(at)| (at - OVERLAP).max(oldest));
     let revoked = Session::revoked_after(conn, from, PAGE)?;
     let inactive = User::inactive_changed_after(conn, from, PAGE)?;
-    let more = revoked.len() as i64 == PAGE || inactive.len() as i64 == PAGE;
+    // A deleted user's sessions went with them; the audit log remembers the deletion.
+    let deleted = AuditEvent::users_deleted_after(conn, from, PAGE)?;
+    let more = revoked.len() as i64 == PAGE
+        || inactive.len() as i64 == PAGE
+        || deleted.len() as i64 == PAGE;
     // A full page ends the read early: the next one starts after its last entry.
     let last = |at: Option<NaiveDateTime>| at.map(|at| at + OVERLAP);
     let cursor = match more {
         true => [
             last(revoked.last().map(|r| r.revoked_at)).filter(|_| revoked.len() as i64 == PAGE),
             last(inactive.last().map(|u| u.1)).filter(|_| inactive.len() as i64 == PAGE),
+            last(deleted.last().map(|d| d.1)).filter(|_| deleted.len() as i64 == PAGE),
         ]
         .into_iter()
         .flatten()
@@ -105,6 +111,11 @@ pub fn read(
     }
     for (user, at) in &inactive {
         note(user, *at);
+    }
+    for (user, at) in &deleted {
+        if let Some(user) = user {
+            note(user, *at);
+        }
     }
     Ok(RevocationFeed {
         sessions: revoked

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDateTime};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::audit::{Actor, Event, Origin, Record};
 use super::jwt::{IssuedPair, PairIds, RefreshClaims, TokenIssuer, TokenSubject};
 use crate::db::blacklist::{BlacklistedToken, REASON_LOGOUT, REASON_ROTATED};
 use crate::db::sessions::{Liveness, RevokeReason, Session, SessionOrigin};
@@ -76,7 +77,8 @@ impl SignInMethod<'_> {
     }
 }
 
-/// Starts a session for a user who just proved who they are, and issues its first pair.
+/// Starts a session for a user who just proved who they are, records the sign-in, and issues
+/// its first pair.
 pub fn start(
     conn: &mut DbConnection,
     issuer: &TokenIssuer,
@@ -92,6 +94,11 @@ pub fn start(
     let pair = issuer.issue(&subject(user), &ids)?;
     session.expires_at = from_unix(pair.refresh_expires_at);
     session.insert(conn)?;
+    // Every sign-in passes here, whatever its method: one place records them.
+    Record::new(Event::LoginSucceeded, Some(&user.id))
+        .detail("method", origin.method.as_str())
+        .detail("sessionId", session.id.as_str())
+        .write(conn, &Origin::from(origin))?;
     Ok(pair)
 }
 
@@ -117,6 +124,7 @@ pub fn rotate(
     issuer: &TokenIssuer,
     policy: SessionPolicy,
     presented: &RefreshClaims,
+    origin: &Origin,
 ) -> ApiResult<PairToSign> {
     let now = db::now();
     // The presented token is the session's newest (each is used once), so its iat is the
@@ -145,14 +153,16 @@ pub fn rotate(
         // No live session. A token that was already used still takes the reuse path, as it
         // would have had the session been live; otherwise say why the session is not.
         Ok(None) if BlacklistedToken::find(conn, &presented.jti)?.is_some() => {
-            replay_or_revoke(conn, policy, presented)
+            replay_or_revoke(conn, policy, presented, origin)
         }
         Ok(None) => Err(
             live_session_user(conn, &policy, &presented.sid, &presented.sub)
                 .err()
                 .unwrap_or_else(|| ApiError::token_revoked(SESSION_ENDED)),
         ),
-        Err(error) if db::is_unique_violation(&error) => replay_or_revoke(conn, policy, presented),
+        Err(error) if db::is_unique_violation(&error) => {
+            replay_or_revoke(conn, policy, presented, origin)
+        }
         // The session row is gone (flushed after it expired).
         Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
             Err(ApiError::token_revoked(SESSION_GONE))
@@ -168,6 +178,7 @@ fn replay_or_revoke(
     conn: &mut DbConnection,
     policy: SessionPolicy,
     presented: &RefreshClaims,
+    origin: &Origin,
 ) -> ApiResult<PairToSign> {
     let Some(used) = BlacklistedToken::find(conn, &presented.jti)? else {
         return Err(ApiError::token_revoked(SESSION_GONE));
@@ -208,6 +219,10 @@ fn replay_or_revoke(
             presented.sid,
             presented.sub
         );
+        Record::new(Event::RefreshReuseDetected, Some(&presented.sub))
+            .by(Actor::Anonymous)
+            .detail("sessionId", presented.sid.as_str())
+            .write(conn, origin)?;
     }
     Err(ApiError::token_reused())
 }

@@ -285,6 +285,13 @@ fn flush_expired() -> CliResult {
         .map_err(|e| e.message)?;
     println!("deleted {tokens} expired blacklist row(s) and {sessions} expired session(s)");
     println!("deleted {lockout} stale lockout row(s)");
+    if settings.audit.retention_days > 0 {
+        let days = i64::try_from(settings.audit.retention_days).unwrap_or(i64::MAX / 86_400);
+        let cutoff = db::now() - chrono::Duration::days(days.min(1_000_000));
+        let audit = crate::db::audit::AuditEvent::delete_older_than(&mut conn, cutoff)
+            .map_err(|e| e.to_string())?;
+        println!("deleted {audit} audit event(s) older than {days} days");
+    }
     Ok(())
 }
 

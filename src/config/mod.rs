@@ -48,6 +48,13 @@ pub struct Settings {
     pub email: EmailSettings,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSettings>,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// `flush-expired` deletes audit events older than this; 0 keeps them forever.
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

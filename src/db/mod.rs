@@ -1,6 +1,7 @@
 //! Storage: one diesel connection type over PostgreSQL and SQLite, an r2d2 pool of it, and the
 //! embedded migrations of each backend.
 
+pub mod audit;
 pub mod blacklist;
 pub mod email_tokens;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;
+pub mod users_admin;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +26,14 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A position in a newest-first listing (the admin users, the audit log): the last row of the
+/// previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: chrono::NaiveDateTime,
+    pub id: String,
+}
 
 /// Every query in authd is written once against this type; diesel dispatches to the backend.
 #[derive(diesel::MultiConnection)]

@@ -131,6 +131,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        created_at -> Timestamp,
+        event_type -> Text,
+        user_id -> Nullable<Text>,
+        actor -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         algorithm -> Text,
@@ -147,6 +160,7 @@ diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(login_sources -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
     blacklisted_tokens,
     email_outbox,
     email_tokens,

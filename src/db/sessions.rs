@@ -54,13 +54,21 @@ pub enum RevokeReason {
     EndedByOwner,
     /// `logout` with `"scope": "others"`.
     LogoutOthers,
+    /// An admin deactivated the user.
+    Deactivated,
+    /// An admin ended every session of the user.
+    EndedByAdmin,
 }
 
 impl RevokeReason {
     /// Reasons that end every session of the user at once: services may refuse all of the
     /// user's tokens issued before.
-    pub const WHOLE_ACCOUNT: [RevokeReason; 2] =
-        [RevokeReason::LogoutAll, RevokeReason::PasswordChanged];
+    pub const WHOLE_ACCOUNT: [RevokeReason; 4] = [
+        RevokeReason::LogoutAll,
+        RevokeReason::PasswordChanged,
+        RevokeReason::Deactivated,
+        RevokeReason::EndedByAdmin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +79,8 @@ impl RevokeReason {
             RevokeReason::EmailChanged => "email_changed",
             RevokeReason::EndedByOwner => "ended_by_owner",
             RevokeReason::LogoutOthers => "logout_others",
+            RevokeReason::Deactivated => "deactivated",
+            RevokeReason::EndedByAdmin => "ended_by_admin",
         }
     }
 }
@@ -213,6 +223,20 @@ impl Session {
                 sessions::revoked_reason.eq(reason.as_str()),
             ))
             .execute(conn)
+    }
+
+    /// A user's sessions, live or not, newest first, at most `limit`: what an admin looks at.
+    pub fn all_of_user(
+        conn: &mut DbConnection,
+        user_id: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<Session>> {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .limit(limit)
+            .select(Session::as_select())
+            .load(conn)
     }
 
     /// Sessions revoked after `since`, oldest first, at most `limit`.

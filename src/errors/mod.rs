@@ -2,6 +2,7 @@
 //! constructor here (those of provider sign-in in `oidc.rs`), so status codes and `code`
 //! strings live in one place.
 
+mod admin;
 mod email;
 mod oidc;
 mod services;

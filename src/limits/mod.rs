@@ -75,7 +75,14 @@ pub struct RateLimits {
     quotas: Vec<(Rule, Quota)>,
     memory: MemoryLimits,
     redis: Option<RedisLimits>,
+    /// The (rule, key) pairs refused lately, so that a flood is reported once a minute and not
+    /// once per refused request (`first_report`).
+    reported: moka::future::Cache<(Rule, String), ()>,
 }
+
+/// How long a refusal of one (rule, key) stays reported, and how many pairs are remembered.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+const REPORTS_REMEMBERED: u64 = 10_000;
 
 impl RateLimits {
     pub fn new(settings: &RateLimitSettings) -> Result<Self, String> {
@@ -97,7 +104,21 @@ impl RateLimits {
             memory: MemoryLimits::new(&quotas),
             quotas,
             redis,
+            reported: moka::future::Cache::builder()
+                .time_to_live(REPORT_EVERY)
+                .max_capacity(REPORTS_REMEMBERED)
+                .build(),
         })
+    }
+
+    /// Whether a refusal of `key` under `rule` is the first in a minute (then it is worth an
+    /// audit event).
+    pub async fn first_report(&self, rule: Rule, key: &str) -> bool {
+        self.reported
+            .entry((rule, key.to_owned()))
+            .or_insert(())
+            .await
+            .is_fresh()
     }
 
     /// Counts one request of `key` under `rule`. Redis, when configured, decides; if it does

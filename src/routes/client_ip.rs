@@ -9,6 +9,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
+use crate::auth::audit::{Actor, Event, Origin, Record};
 use crate::auth::sessions::SignInMethod;
 use crate::db::sessions::SessionOrigin;
 use crate::errors::{ApiError, ApiResult};
@@ -92,15 +93,24 @@ pub async fn cap_in_flight(
     next.call(req).await.map(|r| r.map_into_left_body())
 }
 
-/// The client's address for this request.
-/// What the session list shows of a new session's client: the sign-in method, the address
-/// from the trusted-proxy rule, and the user agent cut to `MAX_USER_AGENT` characters with
-/// control characters dropped.
+/// What the session list shows of a new session's client: the sign-in method and the
+/// request's origin (`request_origin`).
 pub fn session_origin(
     state: &AppState,
     req: &HttpRequest,
     method: SignInMethod<'_>,
 ) -> SessionOrigin {
+    let Origin { ip, user_agent } = request_origin(state, req);
+    SessionOrigin {
+        method: method.label(),
+        user_agent,
+        ip,
+    }
+}
+
+/// The address from the trusted-proxy rule, and the user agent cut to `MAX_USER_AGENT`
+/// characters with control characters dropped: what sessions and audit events keep.
+pub fn request_origin(state: &AppState, req: &HttpRequest) -> Origin {
     let user_agent = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)
@@ -110,10 +120,9 @@ pub fn session_origin(
         .filter(|c| !c.is_control())
         .take(MAX_USER_AGENT)
         .collect();
-    SessionOrigin {
-        method: method.label(),
-        user_agent,
+    Origin {
         ip: client_ip(state, req).to_string(),
+        user_agent,
     }
 }
 
@@ -129,12 +138,37 @@ pub fn client_ip(state: &AppState, req: &HttpRequest) -> IpAddr {
 /// Returns the address, which later checks (the lockout) need too.
 pub async fn limit_client(state: &AppState, req: &HttpRequest, rule: Rule) -> ApiResult<IpAddr> {
     let ip = client_ip(state, req);
-    state
-        .limits
-        .check(rule, &limit_key(ip))
-        .await
-        .map_err(|limited| ApiError::rate_limited(limited.retry_after))?;
+    limit(state, req, rule, &limit_key(ip)).await?;
     Ok(ip)
+}
+
+/// Counts this request against `rule` for `key`; 429 `rate_limited` when over, and then, for
+/// the first refusal of that key in a minute, a `rate_limit.triggered` audit event.
+pub async fn limit(state: &AppState, req: &HttpRequest, rule: Rule, key: &str) -> ApiResult<()> {
+    let Err(limited) = state.limits.check(rule, key).await else {
+        return Ok(());
+    };
+    if state.limits.first_report(rule, key).await {
+        let origin = request_origin(state, req);
+        let user_id = key.strip_prefix("user:").map(str::to_owned);
+        let recorded = actix_web::web::block({
+            let pool = state.pool.clone();
+            move || {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                conn.set_read_only(false).map_err(|e| e.to_string())?;
+                Record::new(Event::RateLimitTriggered, user_id.as_deref())
+                    .by(Actor::System)
+                    .detail("rule", rule.name())
+                    .write(&mut conn, &origin)
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .await;
+        if let Ok(Err(error)) | Err(error) = recorded.map_err(|e| e.to_string()) {
+            log::warn!("cannot record a rate_limit.triggered event: {error}");
+        }
+    }
+    Err(ApiError::rate_limited(limited.retry_after))
 }
 
 #[derive(Debug, Clone, Default)]

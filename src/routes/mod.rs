@@ -1,6 +1,8 @@
 //! HTTP routes, one file per resource. A trailing slash is optional everywhere (see
 //! `normalize`), so Django-era clients work unchanged.
 
+pub mod admin;
+pub mod audit;
 pub mod client_ip;
 pub mod email;
 pub mod headers;
@@ -10,6 +12,7 @@ pub mod json;
 pub mod me;
 pub mod normalize;
 pub mod oidc;
+pub mod pagination;
 pub mod password;
 pub mod reauth;
 pub mod register;
@@ -35,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sessions::configure(cfg);
     services::configure(cfg);
     email::configure(cfg);
+    admin::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// A resource at one path that answers other methods with a JSON 405.

@@ -1,5 +1,6 @@
 //! Provider sign-in: list the providers, start at a provider, finish with a token pair.
 
+use crate::auth::audit::{Event, Origin, Record};
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Duration;
@@ -226,6 +227,11 @@ async fn callback(
             // first sign-in of the same identity loses on the unique index and gets 409.
             conn.transaction(|conn| {
                 let (user, is_new) = sign_in(conn, state, &provider_id, &identity)?;
+                if is_new {
+                    Record::new(Event::Registered, Some(&user.id))
+                        .detail("method", origin.method.as_str())
+                        .write(conn, &Origin::from(&origin))?;
+                }
                 let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
                 Ok((user, pair, is_new))
             })
@@ -341,6 +347,7 @@ async fn link(
         user_id: &caller.user_id,
     };
     let identity = verified_identity(&state, &provider_id, body, flow).await?;
+    let origin = super::client_ip::request_origin(&state, &req);
     let (linked, user) = state
         .db_write(move |conn, state| {
             let user = super::me::current_user(conn, state, &caller)?;
@@ -364,6 +371,9 @@ async fn link(
                     e.into()
                 }
             })?;
+            Record::new(Event::IdentityLinked, Some(&user.id))
+                .detail("provider", provider_id.as_str())
+                .write(conn, &origin)?;
             Ok((linked, user))
         })
         .await?;

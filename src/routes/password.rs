@@ -1,3 +1,4 @@
+use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -34,11 +35,8 @@ async fn change_password(
     ValidJson(body): ValidJson<PasswordBody>,
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
-    state
-        .limits
-        .check(Rule::PasswordChangePerUser, &caller.user_id)
-        .await
-        .map_err(|limited| ApiError::rate_limited(limited.retry_after))?;
+    let key = format!("user:{}", caller.user_id);
+    crate::routes::client_ip::limit(&state, &req, Rule::PasswordChangePerUser, &key).await?;
     let reauth = Reauth::start(&state, &req, &caller).await?;
     let user = &reauth.user;
     let personal = vec![
@@ -55,6 +53,7 @@ async fn change_password(
     let reauth = reauth.verify_current(&state, body.current_password).await?;
     let hash = state.hasher.hash(new_password.into_secret()).await?;
     // One transaction: the attempt counts as a success only with the change made.
+    let origin = crate::routes::client_ip::request_origin(&state, &req);
     state
         .db_transaction(move |conn, state| {
             reauth.record_success(conn, state, db::now())?;
@@ -65,7 +64,9 @@ async fn change_password(
                 user_id,
                 Some(&caller.session_id),
                 RevokeReason::PasswordChanged,
-            )
+            )?;
+            Record::new(Event::PasswordChanged, Some(user_id)).write(conn, &origin)?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

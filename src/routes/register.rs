@@ -1,3 +1,4 @@
+use crate::auth::audit::{Event, Origin, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -126,6 +127,9 @@ async fn register(
                     Some(UniqueField::Username) => taken_error(Taken::Username),
                     _ => error.into(),
                 })?;
+            Record::new(Event::Registered, Some(&user.id))
+                .detail("method", "password")
+                .write(conn, &Origin::from(&origin))?;
             let pair = sessions::start(conn, &state.issuer, &user, &origin)?;
             // With email set up, the address is confirmed by a link sent at once.
             if let Some(mail) = &state.mail {

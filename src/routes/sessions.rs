@@ -1,6 +1,7 @@
 //! The signed-in user's sessions: the list a person checks for devices they do not know, and
 //! ending one of them.
 
+use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
@@ -70,15 +71,20 @@ async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResul
 /// Ends one of the caller's sessions (the current one too): 204, also when it had already
 /// ended. Any other id is 404, whether it is another user's or none, so ids cannot be probed.
 async fn end(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
+    let origin = super::client_ip::request_origin(&state, &req);
     let ended = state
         .db_write(move |conn, state| {
             let user = current_user(conn, state, &caller)?;
             if Session::revoke(conn, &id, &user.id, RevokeReason::EndedByOwner)? {
+                Record::new(Event::SessionRevoked, Some(&user.id))
+                    .detail("sessionId", id.as_str())
+                    .write(conn, &origin)?;
                 return Ok(true);
             }
             let owned = Session::find_with_user(conn, &id)?;

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::client_ip::{limit_client, limit_key};
 use super::json::ValidJson;
 use super::responses::TokenPairBody;
+use crate::auth::audit::{Actor, Event, Record};
 use crate::auth::lockout::LoginKey;
 use crate::auth::sessions;
 use crate::auth::sessions::SignInMethod;
@@ -18,7 +19,7 @@ use crate::db::users::User;
 use crate::domain::{UserEmail, Username, MAX_PASSWORD_BYTES};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
-use crate::routes::client_ip::session_origin;
+use crate::routes::client_ip::{request_origin, session_origin};
 use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -136,28 +137,55 @@ async fn login(
             user.as_ref().and_then(|u| u.password_hash.clone()),
         )
         .await?;
+    let audit_origin = request_origin(&state, &req);
     let user = match user {
         Some(user) if verified.matches => user,
-        _ => {
+        user => {
             let failed = address.clone();
+            let user_id = user.map(|u| u.id);
             state
                 .db_write(move |conn, state| {
-                    state.lockout.record_failure(conn, &key, &failed, db::now())
+                    let locked = state
+                        .lockout
+                        .record_failure(conn, &key, &failed, db::now())?;
+                    let user_id = user_id.as_deref();
+                    Record::new(Event::LoginFailed, user_id)
+                        .detail("reason", "invalid_credentials")
+                        .write(conn, &audit_origin)?;
+                    if locked {
+                        Record::new(Event::LockoutTriggered, user_id)
+                            .by(Actor::System)
+                            .write(conn, &audit_origin)?;
+                    }
+                    Ok(())
                 })
                 .await?;
             return Err(ApiError::invalid_credentials());
         }
     };
-    if !user.is_active {
-        return Err(ApiError::user_inactive());
-    }
-    if state
+    let refused = if !user.is_active {
+        Some(ApiError::user_inactive())
+    } else if state
         .mail
         .as_ref()
         .is_some_and(|m| m.settings.require_verification)
         && !user.email_verified
     {
-        return Err(ApiError::email_not_verified());
+        Some(ApiError::email_not_verified())
+    } else {
+        None
+    };
+    if let Some(refused) = refused {
+        let (user_id, origin, reason) = (user.id.clone(), audit_origin, refused.code);
+        state
+            .db_write(move |conn, _| {
+                Record::new(Event::LoginFailed, Some(&user_id))
+                    .detail("reason", reason)
+                    .write(conn, &origin)?;
+                Ok(())
+            })
+            .await?;
+        return Err(refused);
     }
     let origin = session_origin(&state, &req, SignInMethod::Password);
     let (user, pair) = state
@@ -188,8 +216,11 @@ async fn refresh(
 ) -> ApiResult<HttpResponse> {
     limit_client(&state, &req, Rule::RefreshPerIp).await?;
     let claims = state.keys.verify_refresh(&body.refresh, true)?;
+    let origin = request_origin(&state, &req);
     let pair = state
-        .db_write(move |conn, state| sessions::rotate(conn, &state.issuer, state.sessions, &claims))
+        .db_write(move |conn, state| {
+            sessions::rotate(conn, &state.issuer, state.sessions, &claims, &origin)
+        })
         .await?
         .sign(&state.issuer)?;
     Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, None)))
@@ -275,6 +306,7 @@ async fn logout(
             ));
         }
     }
+    let origin = request_origin(&state, &req);
     state
         .db_write(move |conn, state| {
             // An access token outlives its session by up to its TTL: one left over from a
@@ -287,23 +319,37 @@ async fn logout(
                     &caller.user_id,
                 )?;
             }
-            match (scope, &caller) {
+            let event = match (scope, &caller) {
                 (LogoutScope::Global, Some(caller)) => {
                     if let Some(presented) = &presented {
                         sessions::end(conn, presented)?;
                     }
                     sessions::end_all(conn, &caller.user_id, None, RevokeReason::LogoutAll)?;
+                    Event::LogoutAll
                 }
                 (LogoutScope::Others, Some(caller)) => {
                     let keep = Some(caller.session_id.as_str());
                     sessions::end_all(conn, &caller.user_id, keep, RevokeReason::LogoutOthers)?;
+                    Event::LogoutOthers
                 }
                 _ => {
                     if let Some(presented) = &presented {
                         sessions::end(conn, presented)?;
                     }
+                    Event::Logout
                 }
-            }
+            };
+            let user_id = caller
+                .as_ref()
+                .map(|c| c.user_id.as_str())
+                .or(presented.as_ref().map(|p| p.sub.as_str()));
+            let session_id = caller
+                .as_ref()
+                .map(|c| c.session_id.as_str())
+                .or(presented.as_ref().map(|p| p.sid.as_str()));
+            Record::new(event, user_id)
+                .detail("sessionId", session_id)
+                .write(conn, &origin)?;
             Ok(())
         })
         .await?;

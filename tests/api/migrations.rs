@@ -112,7 +112,8 @@ struct ForeignKey {
 }
 
 /// (table, columns in index order, unique, primary key) of every index, including those
-/// behind PRIMARY KEY and UNIQUE constraints.
+/// behind PRIMARY KEY and UNIQUE constraints. PostgreSQL's trigram (GIN) search indexes have no
+/// SQLite counterpart and are left out.
 type IndexSet = BTreeSet<(String, String, bool, bool)>;
 
 fn indexes_and_foreign_keys(backend: Backend) -> Option<(IndexSet, BTreeSet<(String, String)>)> {
@@ -125,9 +126,11 @@ fn indexes_and_foreign_keys(backend: Backend) -> Option<(IndexSet, BTreeSet<(Str
                  i.indisunique AS is_unique, i.indisprimary AS is_primary \
                  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid \
                  JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
                  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
                  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
                  WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_\\_diesel%' \
+                 AND am.amname = 'btree' \
                  GROUP BY t.relname, i.indexrelid, i.indisunique, i.indisprimary",
             )
             .load(pg)

@@ -1,5 +1,6 @@
 //! Email change: confirmed from the new address, announced to the old one.
 
+use crate::auth::audit::{Event, Record};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -100,6 +101,7 @@ async fn confirm_change(
         true => Some(AuthenticatedUser::extract(&req).await?),
         false => None,
     };
+    let origin = crate::routes::client_ip::request_origin(&state, &req);
     let user = state
         .db_transaction(move |conn, _| {
             let (token, user) =
@@ -120,6 +122,7 @@ async fn confirm_change(
             }
             let keep = caller.as_ref().map(|c| c.session_id.as_str());
             sessions::end_all(conn, &user.id, keep, RevokeReason::EmailChanged)?;
+            Record::new(Event::EmailChanged, Some(&user.id)).write(conn, &origin)?;
             Ok(User::find_by_id(conn, &user.id)?)
         })
         .await?;

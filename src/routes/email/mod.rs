@@ -43,11 +43,7 @@ fn mail(state: &AppState) -> ApiResult<&MailState> {
 /// One more message for `recipient` from this client: both limits apply.
 async fn limit_send(state: &AppState, req: &HttpRequest, recipient: &str) -> ApiResult<()> {
     limit_client(state, req, Rule::EmailSendPerIp).await?;
-    state
-        .limits
-        .check(Rule::EmailSendPerAddress, recipient)
-        .await
-        .map_err(|limited| ApiError::rate_limited(limited.retry_after))
+    super::client_ip::limit(state, req, Rule::EmailSendPerAddress, recipient).await
 }
 
 fn accepted() -> HttpResponse {

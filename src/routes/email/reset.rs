@@ -1,5 +1,6 @@
 //! Password reset by emailed link, in authd's spelling and in dj-rest-auth's.
 
+use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -126,6 +127,8 @@ async fn confirm_reset(
             User::set_password_hash(conn, &user.id, &hash)?;
             User::set_email_verified(conn, &user.id, true)?;
             sessions::end_all(conn, &user.id, None, RevokeReason::PasswordChanged)?;
+            Record::new(Event::PasswordReset, Some(&user.id))
+                .write(conn, &crate::auth::audit::Origin::from(&origin))?;
             state.lockout.record_success(
                 conn,
                 &LoginKey::user(&user.id),

@@ -1,5 +1,6 @@
 //! Sign-in by an emailed link, or by the six-digit code of the same message.
 
+use crate::auth::audit::{Event, Origin, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::Connection as _;
 use serde::Deserialize;
@@ -100,7 +101,12 @@ async fn confirm_signin(
                     match email_tokens::redeem_code(conn, email.as_str(), user.as_ref(), code, now)?
                     {
                         CodeCheck::Redeemed(redeemed) => *redeemed,
-                        CodeCheck::Wrong => return Ok(None),
+                        CodeCheck::Wrong => {
+                            Record::new(Event::LoginFailed, user.as_ref().map(|u| u.id.as_str()))
+                                .detail("reason", "wrong_code")
+                                .write(conn, &Origin::from(&origin))?;
+                            return Ok(None);
+                        }
                     }
                 }
                 (None, Some(token)) => {
@@ -110,7 +116,13 @@ async fn confirm_signin(
             };
             let user = match user {
                 Some(user) => user,
-                None => create_account(conn, &token.email)?,
+                None => {
+                    let user = create_account(conn, &token.email)?;
+                    Record::new(Event::Registered, Some(&user.id))
+                        .detail("method", origin.method.as_str())
+                        .write(conn, &Origin::from(&origin))?;
+                    user
+                }
             };
             User::set_email_verified(conn, &user.id, true)?;
             let user = User::find_by_id(conn, &user.id)?;

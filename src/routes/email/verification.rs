@@ -1,5 +1,6 @@
 //! Confirming the account's address: the link registration sends, and sending it again.
 
+use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{accepted, limit_send, mail, post_route, TokenBody};
@@ -52,16 +53,19 @@ async fn send_verification(
 }
 
 async fn verify(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<TokenBody>,
 ) -> ApiResult<HttpResponse> {
     mail(&state)?;
+    let origin = crate::routes::client_ip::request_origin(&state, &req);
     let user = state
         .db_transaction(move |conn, _| {
             let (_, user) =
                 email_tokens::redeem(conn, Purpose::VerifyEmail, &body.token, db::now())?;
             let user = user.ok_or_else(|| ApiError::email_token_invalid("the account is gone"))?;
             User::set_email_verified(conn, &user.id, true)?;
+            Record::new(Event::EmailVerified, Some(&user.id)).write(conn, &origin)?;
             Ok(User::find_by_id(conn, &user.id)?)
         })
         .await?;
