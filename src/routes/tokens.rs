@@ -150,6 +150,7 @@ async fn login(
                         .record_failure(conn, &key, &failed, db::now())?;
                     let user_id = user_id.as_deref();
                     Record::new(Event::LoginFailed, user_id)
+                        .by(Actor::Anonymous)
                         .detail("reason", "invalid_credentials")
                         .write(conn, &audit_origin)?;
                     if locked {
@@ -180,6 +181,7 @@ async fn login(
         state
             .db_write(move |conn, _| {
                 Record::new(Event::LoginFailed, Some(&user_id))
+                    .by(Actor::Anonymous)
                     .detail("reason", reason)
                     .write(conn, &origin)?;
                 Ok(())

@@ -1,6 +1,6 @@
 //! Sign-in by an emailed link, or by the six-digit code of the same message.
 
-use crate::auth::audit::{Event, Origin, Record};
+use crate::auth::audit::{Actor, Event, Origin, Record};
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::Connection as _;
 use serde::Deserialize;
@@ -103,6 +103,7 @@ async fn confirm_signin(
                         CodeCheck::Redeemed(redeemed) => *redeemed,
                         CodeCheck::Wrong => {
                             Record::new(Event::LoginFailed, user.as_ref().map(|u| u.id.as_str()))
+                                .by(Actor::Anonymous)
                                 .detail("reason", "wrong_code")
                                 .write(conn, &Origin::from(&origin))?;
                             return Ok(None);
