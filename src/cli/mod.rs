@@ -6,14 +6,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod keys;
 mod outbox;
 mod services;
+mod users;
 
+use crate::auth::audit::{Actor, Event, Record};
+use diesel::Connection as _;
 use keys::KeysCommand;
 use outbox::OutboxCommand;
 use secrecy::{ExposeSecret, SecretString};
 use services::ServicesCommand;
+use users::UsersCommand;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::sessions;
@@ -67,6 +72,25 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: Option<OutboxCommand>,
+    },
+    /// Find, change, deactivate, delete users, or end their sessions (no server needed).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// The newest audit events (security events and admin actions).
+    Audit {
+        /// Only events about this user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this type (e.g. login.failed).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage signing keys.
     Keys {
@@ -135,6 +159,13 @@ pub fn run() -> ExitCode {
         Command::Healthcheck { url } => healthcheck(url),
         Command::Outbox { command } => outbox::run(command.unwrap_or(OutboxCommand::List)),
         Command::Services { command } => services::run(command),
+        Command::Users { command } => users::run(command),
+        Command::Audit {
+            user,
+            event_type,
+            limit,
+            json,
+        } => audit::run(user, event_type, limit, json),
         Command::Keys {
             command:
                 KeysCommand::Generate {
@@ -200,7 +231,7 @@ fn migrate() -> CliResult {
     Ok(())
 }
 
-fn create_user(
+pub(crate) fn create_user(
     email: &str,
     username: Option<&str>,
     staff: bool,
@@ -249,7 +280,14 @@ fn create_user(
         is_staff: staff,
         ..User::new_account(email.as_str(), email.key(), db::now())
     };
-    user.insert(&mut conn).map_err(|e| e.to_string())?;
+    conn.transaction(|conn| {
+        user.insert(conn)?;
+        Record::new(Event::AdminUserCreated, Some(&user.id))
+            .by(Actor::Cli)
+            .detail("isStaff", staff)
+            .write(conn, &users::cli_origin())
+    })
+    .map_err(|e: diesel::result::Error| e.to_string())?;
     println!(
         "created user {} <{}>{}",
         user.id,

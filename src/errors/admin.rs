@@ -15,6 +15,14 @@ impl ApiError {
         Self::conflict(code, message)
     }
 
+    /// The unique field a create or change collided with.
+    pub fn taken(taken: crate::db::users::Taken) -> Self {
+        match taken {
+            crate::db::users::Taken::Email => Self::email_taken(),
+            crate::db::users::Taken::Username => Self::username_taken(),
+        }
+    }
+
     pub fn user_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "No user has this id.")
     }

@@ -11,7 +11,7 @@ use actix_web::error::JsonPayloadError;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
 
@@ -247,31 +247,7 @@ fn field_problem(error: &serde_json::Error) -> String {
     }
 }
 
-/// Collects per-field problems and turns them into one `validation_error`.
-#[derive(Default)]
-pub struct FieldErrors(Map<String, Value>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &str, problems: impl IntoIterator<Item = String>) {
-        let list: Vec<Value> = problems.into_iter().map(Value::String).collect();
-        if !list.is_empty() {
-            self.0.insert(field.to_owned(), json!(list));
-        }
-    }
-
-    /// Parses a value, recording the problem under `field` and returning `None` on failure.
-    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
-        parsed.map_err(|problem| self.add(field, [problem])).ok()
-    }
-
-    pub fn into_result(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.0))
-        }
-    }
-}
+pub use crate::errors::FieldErrors;
 
 /// For PATCH fields where `null` means "clear": absent → `None`, `null` → `Some(None)`.
 pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

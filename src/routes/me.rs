@@ -2,7 +2,6 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::json::{nullable, FieldErrors, ValidJson};
-use super::register::taken_error;
 use super::responses::UserBody;
 use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
@@ -96,12 +95,12 @@ async fn update(
             let user = current_user(conn, state, &caller)?;
             if let Some(Some(key)) = &changes.username_key {
                 if User::find_by_username_key(conn, key)?.is_some_and(|other| other.id != user.id) {
-                    return Err(taken_error(Taken::Username));
+                    return Err(crate::errors::ApiError::taken(Taken::Username));
                 }
             }
             User::update_profile(conn, &user.id, &changes).map_err(|error| {
                 if is_unique_violation(&error) {
-                    taken_error(Taken::Username)
+                    crate::errors::ApiError::taken(Taken::Username)
                 } else {
                     error.into()
                 }

@@ -8,8 +8,8 @@ use super::responses::TokenPairBody;
 use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::sessions;
 use crate::auth::sessions::SignInMethod;
-use crate::db::users::{Taken, User};
-use crate::db::{self, UniqueField};
+use crate::db;
+use crate::db::users::User;
 use crate::domain::{NewPassword, PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
@@ -91,13 +91,6 @@ async fn validate(
     })
 }
 
-pub fn taken_error(taken: Taken) -> ApiError {
-    match taken {
-        Taken::Email => ApiError::email_taken(),
-        Taken::Username => ApiError::username_taken(),
-    }
-}
-
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -112,7 +105,7 @@ async fn register(
         .db(move |conn, _| Ok(User::find_taken(conn, Some(&keys.0), keys.1.as_deref())?))
         .await?
     {
-        return Err(taken_error(taken));
+        return Err(ApiError::taken(taken));
     }
     user.password_hash = Some(state.hasher.hash(password.into_secret()).await?);
     // The user, the session and the verification message are written together or not at all.
@@ -121,12 +114,7 @@ async fn register(
     let origin = session_origin(&state, &req, SignInMethod::Password);
     let (user, pair) = state
         .db_transaction(move |conn, state| {
-            user.insert(conn)
-                .map_err(|error| match db::unique_violation(&error) {
-                    Some(UniqueField::Email) => taken_error(Taken::Email),
-                    Some(UniqueField::Username) => taken_error(Taken::Username),
-                    _ => error.into(),
-                })?;
+            user.insert(conn).map_err(crate::auth::admin::taken_or)?;
             Record::new(Event::Registered, Some(&user.id))
                 .detail("method", "password")
                 .write(conn, &Origin::from(&origin))?;

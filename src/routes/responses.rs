@@ -45,6 +45,24 @@ impl From<User> for UserBody {
     }
 }
 
+/// A user as an admin sees them: the profile, and whether a password is set (never the hash).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminUserBody {
+    #[serde(flatten)]
+    user: UserBody,
+    has_password: bool,
+}
+
+impl From<User> for AdminUserBody {
+    fn from(user: User) -> Self {
+        Self {
+            has_password: user.password_hash.is_some(),
+            user: UserBody::from(user),
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPairBody {

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     the_user_list_filters_and_pages_without_gaps_or_repeats,
     an_admin_creates_changes_deactivates_and_logs_out_users,
     deleting_a_user_removes_everything_that_points_at_them,
+    the_cli_administers_users_without_a_server,
 );
 
 /// A registered user made staff in the database (as `authd create-user --staff` would).
@@ -492,4 +493,113 @@ pub fn count(conn: &mut authd::db::DbConnection, query: &str) -> i64 {
         .get_result::<Count>(conn)
         .unwrap()
         .n
+}
+
+fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = crate::process::run(&mut crate::process::authd(args, &app.db, &[]), None);
+    (
+        output.status.success(),
+        crate::process::text(&output.stdout),
+        crate::process::text(&output.stderr),
+    )
+}
+
+async fn the_cli_administers_users_without_a_server(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let email = unique_email();
+    let (ok, out, err) = cli(&app, &["users", "create", "--email", &email, "--staff"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&email), "{out}");
+    let (ok, out, err) = cli(&app, &["users", "show", &email.to_uppercase(), "--json"]);
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["isStaff"], true);
+    assert_eq!(shown["hasPassword"], false);
+    let id = shown["id"].as_str().unwrap().to_owned();
+
+    let (ok, out, err) = cli(
+        &app,
+        &[
+            "users",
+            "update",
+            &id,
+            "--first-name",
+            "Cli",
+            "--staff",
+            "false",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let updated: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (updated["firstName"].as_str(), updated["isStaff"].as_bool()),
+        (Some("Cli"), Some(false))
+    );
+    let (ok, _, err) = cli(
+        &app,
+        &["users", "update", &id, "--username", "bad name\u{1}"],
+    );
+    assert!(!ok && err.contains("username"), "{err}");
+
+    // A user with a live session: deactivate ends it, activate lets them in again.
+    let account = app.register(&unique_email()).await;
+    let (ok, out, _) = cli(
+        &app,
+        &["users", "list", "--query", &account.email, "--json"],
+    );
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (ok, _, err) = cli(&app, &["users", "deactivate", &account.email]);
+    assert!(ok, "{err}");
+    expect_error(
+        app.refresh(&account.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    let (ok, _, err) = cli(&app, &["users", "activate", &account.email]);
+    assert!(ok, "{err}");
+    let (_, refresh) = app.login_pair(&account.email).await;
+    let (ok, out, err) = cli(&app, &["users", "logout", &account.id]);
+    assert!(ok && out.contains("ended 1 session"), "{out}{err}");
+    expect_error(
+        app.refresh(&refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+
+    let (ok, _, err) = cli(&app, &["users", "delete", &account.id]);
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (ok, _, err) = cli(&app, &["users", "delete", &account.id, "--yes"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&app, &["users", "show", &account.id]);
+    assert!(!ok && err.contains("no user"), "{err}");
+
+    let (ok, out, err) = cli(&app, &["audit", "--user", &account.id, "--json"]);
+    assert!(ok, "{err}");
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_cli: Vec<&str> = events
+        .iter()
+        .filter(|e| e["actor"] == "cli")
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        by_cli,
+        [
+            "admin.user_deleted",
+            "admin.user_logged_out",
+            "admin.user_updated",
+            "admin.user_updated"
+        ],
+        "{events:#?}"
+    );
+    let (ok, _, err) = cli(&app, &["audit", "--type", "nonsense"]);
+    assert!(!ok && err.contains("not an event type"), "{err}");
 }

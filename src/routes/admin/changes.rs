@@ -4,20 +4,17 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{find_user, AdminUserBody};
-use crate::auth::admin::{require_admin, Admin};
+use crate::auth::admin::{self, require_admin, Admin, UserEdit};
 use crate::auth::audit::{Event, Record};
 use crate::auth::email_tokens::{self, Purpose};
 use crate::auth::AuthenticatedUser;
-use crate::db::sessions::{RevokeReason, Session};
-use crate::db::users::{Taken, User};
-use crate::db::users_admin::AdminChanges;
-use crate::db::{self, UniqueField};
+use crate::db;
+use crate::db::users::User;
 use crate::domain::{PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
 use crate::routes::client_ip::request_origin;
 use crate::routes::json::{nullable, FieldErrors, ValidJson};
-use crate::routes::register::taken_error;
+use crate::routes::responses::AdminUserBody;
 use crate::state::{AppState, WithDb};
 
 /// Checks the caller before anything else is looked at.
@@ -25,15 +22,6 @@ async fn admin_of(state: &web::Data<AppState>, caller: AuthenticatedUser) -> Api
     state
         .db(move |conn, state| require_admin(conn, &state.sessions, &caller))
         .await
-}
-
-/// A unique index that refused a write, as the field it guards.
-fn taken_or(error: diesel::result::Error) -> ApiError {
-    match db::unique_violation(&error) {
-        Some(UniqueField::Email) => taken_error(Taken::Email),
-        Some(UniqueField::Username) => taken_error(Taken::Username),
-        _ => error.into(),
-    }
 }
 
 #[derive(Deserialize)]
@@ -118,7 +106,7 @@ pub(super) async fn create(
     let invite = body.invite;
     let user = state
         .db_transaction(move |conn, state| {
-            user.insert(conn).map_err(taken_or)?;
+            user.insert(conn).map_err(admin::taken_or)?;
             if let (true, Some(mail)) = (invite, &state.mail) {
                 let to = user.email.clone();
                 email_tokens::issue(
@@ -164,65 +152,17 @@ pub(super) struct UpdateBody {
     is_staff: Option<bool>,
 }
 
-impl UpdateBody {
-    /// The changes, every field checked at once, and the names of the fields sent.
-    fn parse(self) -> ApiResult<(AdminChanges, Vec<&'static str>)> {
-        let mut errors = FieldErrors::default();
-        let mut fields = Vec::new();
-        let mut changes = AdminChanges::default();
-        if let Some(raw) = &self.email {
-            fields.push("email");
-            if let Some(email) = errors.check("email", UserEmail::parse(raw)) {
-                changes.email_key = Some(email.key());
-                changes.email = Some(email.as_str().to_owned());
-                // A new address is unproven unless the admin says otherwise.
-                changes.email_verified = Some(false);
-            }
+impl From<UpdateBody> for UserEdit {
+    fn from(body: UpdateBody) -> Self {
+        Self {
+            email: body.email,
+            username: body.username,
+            first_name: body.first_name,
+            last_name: body.last_name,
+            email_verified: body.email_verified,
+            is_active: body.is_active,
+            is_staff: body.is_staff,
         }
-        if let Some(raw) = &self.username {
-            fields.push("username");
-            match raw.as_deref().map(str::trim) {
-                None | Some("") => {
-                    changes.username = Some(None);
-                    changes.username_key = Some(None);
-                }
-                Some(raw) => {
-                    if let Some(username) = errors.check("username", Username::parse(raw)) {
-                        changes.username_key = Some(Some(username.key()));
-                        changes.username = Some(Some(username.as_str().to_owned()));
-                    }
-                }
-            }
-        }
-        if let Some(raw) = &self.first_name {
-            fields.push("firstName");
-            changes.first_name = errors
-                .check("firstName", PersonName::parse(raw))
-                .map(PersonName::into_inner);
-        }
-        if let Some(raw) = &self.last_name {
-            fields.push("lastName");
-            changes.last_name = errors
-                .check("lastName", PersonName::parse(raw))
-                .map(PersonName::into_inner);
-        }
-        for (name, value, target) in [
-            (
-                "emailVerified",
-                self.email_verified,
-                &mut changes.email_verified,
-            ),
-            ("isActive", self.is_active, &mut changes.is_active),
-            ("isStaff", self.is_staff, &mut changes.is_staff),
-        ] {
-            if let Some(value) = value {
-                fields.push(name);
-                *target = Some(value);
-            }
-        }
-        errors.into_result()?;
-        changes.updated_at = Some(db::now());
-        Ok((changes, fields))
     }
 }
 
@@ -237,7 +177,7 @@ pub(super) async fn update(
 ) -> ApiResult<HttpResponse> {
     let admin = admin_of(&state, caller).await?;
     let id = path.into_inner();
-    let (changes, fields) = body.parse()?;
+    let (changes, fields) = UserEdit::from(body).parse()?;
     if id == admin.user_id {
         if changes.is_staff == Some(false) {
             return Err(ApiError::admin_self_lockout(
@@ -255,18 +195,7 @@ pub(super) async fn update(
     let origin = request_origin(&state, &req);
     let user = state
         .db_transaction(move |conn, _| {
-            let before = find_user(conn, &id)?;
-            let user = User::apply_admin_changes(conn, &id, &changes).map_err(taken_or)?;
-            let mut record = Record::new(Event::AdminUserUpdated, Some(&id))
-                .by(admin.actor)
-                .detail("fields", fields);
-            if before.is_active && !user.is_active {
-                let ended =
-                    Session::revoke_all_of_user(conn, &id, None, RevokeReason::Deactivated)?;
-                record = record.detail("sessionsEnded", ended);
-            }
-            record.write(conn, &origin)?;
-            Ok(user)
+            admin::update_user(conn, &id, &changes, fields, admin.actor, &origin)
         })
         .await?;
     Ok(HttpResponse::Ok().json(AdminUserBody::from(user)))
@@ -290,14 +219,7 @@ pub(super) async fn delete(
     }
     let origin = request_origin(&state, &req);
     state
-        .db_transaction(move |conn, _| {
-            let user = find_user(conn, &id)?;
-            User::delete_with_everything(conn, &user)?;
-            Record::new(Event::AdminUserDeleted, Some(&id))
-                .by(admin.actor)
-                .write(conn, &origin)?;
-            Ok(())
-        })
+        .db_transaction(move |conn, _| admin::delete_user(conn, &id, admin.actor, &origin))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -313,16 +235,7 @@ pub(super) async fn logout(
     let id = path.into_inner();
     let origin = request_origin(&state, &req);
     state
-        .db_transaction(move |conn, _| {
-            let user = find_user(conn, &id)?;
-            let ended =
-                Session::revoke_all_of_user(conn, &user.id, None, RevokeReason::EndedByAdmin)?;
-            Record::new(Event::AdminUserLoggedOut, Some(&user.id))
-                .by(admin.actor)
-                .detail("sessionsEnded", ended)
-                .write(conn, &origin)?;
-            Ok(())
-        })
+        .db_transaction(move |conn, _| admin::logout_user(conn, &id, admin.actor, &origin))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

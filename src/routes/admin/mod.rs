@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::oidc::IdentityBody;
 use super::pagination::{self, Page};
-use super::responses::{rfc3339, UserBody};
-use crate::auth::admin::require_admin;
+use super::responses::{rfc3339, AdminUserBody};
+use crate::auth::admin::{find_user, require_admin};
 use crate::auth::AuthenticatedUser;
 use crate::db::identities::Identity;
 use crate::db::sessions::Session;
@@ -39,24 +39,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(super::resource("/api/admin/users/{id}/logout").route(web::post().to(changes::logout)))
     .service(super::resource("/api/admin/users/{id}/sessions").route(web::get().to(sessions)))
     .service(super::resource("/api/admin/users/{id}/identities").route(web::get().to(identities)));
-}
-
-/// A user as an admin sees them: the profile, and whether a password is set (never the hash).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminUserBody {
-    #[serde(flatten)]
-    user: UserBody,
-    has_password: bool,
-}
-
-impl From<User> for AdminUserBody {
-    fn from(user: User) -> Self {
-        Self {
-            has_password: user.password_hash.is_some(),
-            user: UserBody::from(user),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -128,14 +110,6 @@ async fn list(
         AdminUserBody::from,
     );
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// The user `id`, or 404 `not_found`.
-pub fn find_user(conn: &mut crate::db::DbConnection, id: &str) -> ApiResult<User> {
-    use diesel::OptionalExtension as _;
-    User::find_by_id(conn, id)
-        .optional()?
-        .ok_or_else(ApiError::user_not_found)
 }
 
 async fn show(
