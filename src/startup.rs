@@ -163,6 +163,9 @@ fn run(
             .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
         oidc_max_pending_states: settings.rate_limit.oidc_max_pending_states,
         body_timeout: Duration::from_secs(settings.server.body_timeout_secs.max(1)),
+        api_keys: crate::auth::api_keys::key_cache(Duration::from_secs(
+            settings.api_keys.cache_secs,
+        )),
         mail,
         services: crate::auth::services::ServiceCredentials::from_settings(&settings.services)
             .map_err(StartupError::Invalid)?,

@@ -58,6 +58,8 @@ pub struct AppState {
     pub services: crate::auth::services::ServiceCredentials,
     /// How far back the revocation feed reaches: an access token's lifetime plus leeway.
     pub revocation_horizon: chrono::Duration,
+    /// API keys looked up lately, by prefix (`api_keys.cache_secs`).
+    pub api_keys: crate::auth::api_keys::KeyCache,
     /// How long a request body may take to arrive (`server.body_timeout_secs`).
     pub body_timeout: std::time::Duration,
 }

@@ -2,6 +2,7 @@
 //! extractor, and the session lifecycle (login, rotation, logout).
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod email_tokens;
 pub mod extractor;

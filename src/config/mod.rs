@@ -49,6 +49,14 @@ pub struct Settings {
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSettings>,
     pub audit: AuditSettings,
+    pub api_keys: ApiKeySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeySettings {
+    /// How long a replica keeps a key it looked up; a revocation made on another replica
+    /// takes up to this long there.
+    pub cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

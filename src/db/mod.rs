@@ -1,6 +1,7 @@
 //! Storage: one diesel connection type over PostgreSQL and SQLite, an r2d2 pool of it, and the
 //! embedded migrations of each backend.
 
+pub mod api_keys;
 pub mod audit;
 pub mod blacklist;
 pub mod email_tokens;

@@ -131,6 +131,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        key_sha256 -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Text,
         created_at -> Timestamp,
@@ -155,11 +170,13 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(login_sources -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
     audit_events,
     blacklisted_tokens,
     email_outbox,

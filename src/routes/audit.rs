@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::admin::parse_time;
 use super::me::current_user;
 use super::pagination::{self, Page};
+use super::principal::Principal;
 use super::responses::rfc3339;
-use crate::auth::admin::require_admin;
 use crate::auth::audit::Event;
 use crate::auth::AuthenticatedUser;
 use crate::db::audit::{AuditEvent, AuditFilter};
@@ -83,7 +83,7 @@ struct AuditQuery {
 /// first, in cursor pages.
 async fn all(
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     query: web::Query<AuditQuery>,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
@@ -114,7 +114,7 @@ async fn all(
     };
     let events = state
         .db(move |conn, state| {
-            require_admin(conn, &state.sessions, &caller)?;
+            caller.admin(conn, state)?;
             Ok(AuditEvent::page(conn, &filter, from.as_ref(), limit)?)
         })
         .await?;

@@ -1,3 +1,5 @@
+use super::principal::Principal;
+use crate::auth::api_keys::Scope;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
@@ -28,9 +30,10 @@ pub fn current_user(
     sessions::live_session_user(conn, &state.sessions, &caller.session_id, &caller.user_id)
 }
 
-async fn show(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {
+/// The caller's user; an API key needs the `read:me` scope.
+async fn show(state: web::Data<AppState>, caller: Principal) -> ApiResult<HttpResponse> {
     let user = state
-        .db(move |conn, state| current_user(conn, state, &caller))
+        .db(move |conn, state| caller.user(conn, state, Scope::ReadMe))
         .await?;
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }

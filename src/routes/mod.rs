@@ -2,6 +2,7 @@
 //! `normalize`), so Django-era clients work unchanged.
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod client_ip;
 pub mod email;
@@ -14,6 +15,7 @@ pub mod normalize;
 pub mod oidc;
 pub mod pagination;
 pub mod password;
+pub mod principal;
 pub mod reauth;
 pub mod register;
 pub mod responses;
@@ -39,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     services::configure(cfg);
     email::configure(cfg);
     admin::configure(cfg);
+    api_keys::configure(cfg);
     audit::configure(cfg);
 }
 

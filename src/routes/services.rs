@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::json::FormOrJson;
+use super::principal::ServiceAccess;
 use crate::auth::revocations::{self, Cursor};
-use crate::auth::services::ServiceCaller;
 use crate::auth::sessions;
 use crate::db;
 use crate::errors::{ApiError, ApiResult};
@@ -42,7 +42,7 @@ struct FeedBody {
 /// poll. Entries may repeat across polls.
 async fn feed(
     state: web::Data<AppState>,
-    _caller: ServiceCaller,
+    _caller: ServiceAccess,
     query: web::Query<FeedQuery>,
 ) -> ApiResult<HttpResponse> {
     let since = match query.into_inner().since.filter(|s| !s.is_empty()) {
@@ -87,7 +87,7 @@ struct IntrospectBody {
 /// token), is `{"active": false}` with no reason, as the RFC asks.
 async fn introspect(
     state: web::Data<AppState>,
-    _caller: ServiceCaller,
+    _caller: ServiceAccess,
     FormOrJson(body): FormOrJson<IntrospectBody>,
 ) -> ApiResult<HttpResponse> {
     let inactive = || HttpResponse::Ok().json(json!({ "active": false }));

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod api_keys;
 mod audit;
 mod cli;
 mod container;

@@ -4,24 +4,22 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::auth::admin::{self, require_admin, Admin, UserEdit};
+use crate::auth::admin::{self, Admin, UserEdit};
 use crate::auth::audit::{Event, Record};
 use crate::auth::email_tokens::{self, Purpose};
-use crate::auth::AuthenticatedUser;
 use crate::db;
 use crate::db::users::User;
 use crate::domain::{PersonName, Phone, UserEmail, Username};
 use crate::errors::{ApiError, ApiResult};
 use crate::routes::client_ip::request_origin;
 use crate::routes::json::{nullable, FieldErrors, ValidJson};
+use crate::routes::principal::Principal;
 use crate::routes::responses::AdminUserBody;
 use crate::state::{AppState, WithDb};
 
 /// Checks the caller before anything else is looked at.
-async fn admin_of(state: &web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<Admin> {
-    state
-        .db(move |conn, state| require_admin(conn, &state.sessions, &caller))
-        .await
+async fn admin_of(state: &web::Data<AppState>, caller: Principal) -> ApiResult<Admin> {
+    state.db(move |conn, state| caller.admin(conn, state)).await
 }
 
 #[derive(Deserialize)]
@@ -52,7 +50,7 @@ pub(super) struct CreateBody {
 pub(super) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     ValidJson(body): ValidJson<CreateBody>,
 ) -> ApiResult<HttpResponse> {
     let admin = admin_of(&state, caller).await?;
@@ -171,7 +169,7 @@ impl From<UpdateBody> for UserEdit {
 pub(super) async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
     ValidJson(body): ValidJson<UpdateBody>,
 ) -> ApiResult<HttpResponse> {
@@ -198,6 +196,9 @@ pub(super) async fn update(
             admin::update_user(conn, &id, &changes, fields, admin.actor, &origin)
         })
         .await?;
+    if !user.is_active {
+        state.api_keys.invalidate_all();
+    }
     Ok(HttpResponse::Ok().json(AdminUserBody::from(user)))
 }
 
@@ -206,7 +207,7 @@ pub(super) async fn update(
 pub(super) async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let admin = admin_of(&state, caller).await?;
@@ -221,6 +222,8 @@ pub(super) async fn delete(
     state
         .db_transaction(move |conn, _| admin::delete_user(conn, &id, admin.actor, &origin))
         .await?;
+    // Keys of the deleted user leave this replica's cache now (others within its TTL).
+    state.api_keys.invalidate_all();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -228,7 +231,7 @@ pub(super) async fn delete(
 pub(super) async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let admin = admin_of(&state, caller).await?;

@@ -1,5 +1,5 @@
-//! `/api/admin/`: user administration for staff (and, once they exist, admin API keys). Every
-//! handler checks the caller in the database first (`require_admin`), before it reads the
+//! `/api/admin/`: user administration for staff and API keys with the `admin` scope. Every
+//! handler checks the caller in the database first (`Principal::admin`), before it reads the
 //! body: someone who is not an admin learns nothing, not even what a valid body looks like.
 
 mod changes;
@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::oidc::IdentityBody;
 use super::pagination::{self, Page};
+use super::principal::Principal;
 use super::responses::{rfc3339, AdminUserBody};
-use crate::auth::admin::{find_user, require_admin};
-use crate::auth::AuthenticatedUser;
+use crate::auth::admin::find_user;
 use crate::db::identities::Identity;
 use crate::db::sessions::Session;
 use crate::db::users::User;
@@ -69,7 +69,7 @@ pub fn parse_time(field: &str, text: &str) -> ApiResult<chrono::NaiveDateTime> {
 /// `?isStaff=`, `?createdAfter=`, newest first, in cursor pages.
 async fn list(
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
@@ -96,7 +96,7 @@ async fn list(
     };
     let users = state
         .db(move |conn, state| {
-            require_admin(conn, &state.sessions, &caller)?;
+            caller.admin(conn, state)?;
             Ok(User::page(conn, &filter, from.as_ref(), limit)?)
         })
         .await?;
@@ -114,13 +114,13 @@ async fn list(
 
 async fn show(
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let user = state
         .db(move |conn, state| {
-            require_admin(conn, &state.sessions, &caller)?;
+            caller.admin(conn, state)?;
             find_user(conn, &id)
         })
         .await?;
@@ -160,13 +160,13 @@ impl From<Session> for AdminSessionBody {
 /// Who signed in from where: the user's sessions, ended ones too, newest first.
 async fn sessions(
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let sessions = state
         .db(move |conn, state| {
-            require_admin(conn, &state.sessions, &caller)?;
+            caller.admin(conn, state)?;
             let user = find_user(conn, &id)?;
             Ok(Session::all_of_user(conn, &user.id, SESSIONS_SHOWN)?)
         })
@@ -177,13 +177,13 @@ async fn sessions(
 
 async fn identities(
     state: web::Data<AppState>,
-    caller: AuthenticatedUser,
+    caller: Principal,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let identities = state
         .db(move |conn, state| {
-            require_admin(conn, &state.sessions, &caller)?;
+            caller.admin(conn, state)?;
             let user = find_user(conn, &id)?;
             Ok(Identity::list_of_user(conn, &user.id)?)
         })
