@@ -14,6 +14,7 @@ crate::on_both_backends!(
     security_events_are_recorded_with_their_origin_and_no_secret,
     floods_and_lockouts_are_recorded_once,
     audit_pages_filter_by_time_and_old_events_expire,
+    ending_sessions_is_recorded_by_scope,
 );
 
 const AGENT: &str = "AuditTest/1.0";
@@ -312,4 +313,90 @@ async fn audit_pages_filter_by_time_and_old_events_expire(backend: Backend) {
         ),
     );
     assert_eq!(left, 7);
+}
+
+/// The types of the events about `user_id`, oldest first, read from the database.
+pub fn event_types_of(app: &TestApp, user_id: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        event_type: String,
+    }
+    diesel::sql_query(format!(
+        "SELECT event_type FROM audit_events WHERE user_id = '{user_id}' ORDER BY created_at, id"
+    ))
+    .load::<Row>(&mut app.db_conn())
+    .unwrap()
+    .into_iter()
+    .map(|row| row.event_type)
+    .collect()
+}
+
+async fn ending_sessions_is_recorded_by_scope(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    let account = app.register(&unique_email()).await;
+    let (second, _) = app.login_pair(&account.email).await;
+    let sessions = expect_status(
+        app.get_with_bearer("/api/auth/sessions", &account.access)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let other = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/auth/sessions/{other}"),
+        Some(&account.access),
+        None,
+    )
+    .await;
+    expect_status(ended, StatusCode::NO_CONTENT).await;
+    expect_error(
+        app.get_with_bearer("/api/auth/me", &second).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    app.login_pair(&account.email).await;
+    let others = call(
+        &app,
+        Method::POST,
+        "/api/auth/logout",
+        Some(&account.access),
+        Some(json!({ "scope": "others" })),
+    )
+    .await;
+    expect_status(others, StatusCode::NO_CONTENT).await;
+    let all = call(
+        &app,
+        Method::POST,
+        "/api/auth/logout",
+        Some(&account.access),
+        Some(json!({ "scope": "global" })),
+    )
+    .await;
+    expect_status(all, StatusCode::NO_CONTENT).await;
+    let types = event_types_of(&app, &account.id);
+    let ends: Vec<&str> = types
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.starts_with("session") || t.starts_with("logout"))
+        .collect();
+    assert_eq!(
+        ends,
+        ["session.revoked", "logout.others", "logout.all"],
+        "{types:?}"
+    );
 }

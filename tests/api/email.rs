@@ -63,6 +63,7 @@ async fn registering_sends_a_verification_link_that_works_once(backend: Backend)
     )
     .await;
     assert_eq!(me["emailVerified"], true);
+    assert!(crate::audit::event_types_of(&app, &account.id).contains(&"email.verified".to_owned()));
     expect_error(
         post(&app, "/api/auth/email/verify", json!({ "token": token })).await,
         StatusCode::BAD_REQUEST,
@@ -153,6 +154,12 @@ async fn a_password_reset_signs_in_with_the_new_password_and_ends_other_sessions
         StatusCode::OK,
     )
     .await;
+    let events = crate::audit::event_types_of(&app, &account.id);
+    let reset = events
+        .iter()
+        .position(|t| t == "password.reset")
+        .expect("no password.reset");
+    assert_eq!(events[reset + 1], "login.succeeded", "{events:?}");
     expect_error(
         post(
             &app,

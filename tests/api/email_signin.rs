@@ -168,6 +168,10 @@ async fn an_email_change_waits_for_the_new_address(backend: Backend) {
     let user = expect_status(confirmed, StatusCode::OK).await;
     assert_eq!(user["email"], new_email.as_str());
     assert_eq!(user["emailVerified"], true);
+    let events = crate::audit::event_types_of(&app, &account.id);
+    assert!(events.contains(&"email.changed".to_owned()), "{events:?}");
+    let all = serde_json::to_string(&crate::audit::event_types_of(&app, &account.id)).unwrap();
+    assert!(!all.contains(&new_email));
     expect_error(
         app.login(&account.email, PASSWORD).await,
         StatusCode::UNAUTHORIZED,

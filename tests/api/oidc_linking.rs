@@ -150,6 +150,10 @@ async fn a_signed_in_user_links_and_unlinks_identities(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    let events = crate::audit::event_types_of(&app, &local.id);
+    for expected in ["identity.linked", "identity.unlinked"] {
+        assert!(events.contains(&expected.to_owned()), "{events:?}");
+    }
 
     // A provider-only user cannot remove their only way to sign in.
     let only = expect_status(
