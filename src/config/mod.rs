@@ -4,11 +4,13 @@
 
 mod email;
 mod limits;
+mod observability;
 mod safety;
 mod services;
 
 pub use email::EmailSettings;
 pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
+pub use observability::{LogFormat, LogSettings, MetricsSettings};
 pub use services::ServiceSettings;
 
 use std::collections::BTreeMap;
@@ -48,6 +50,8 @@ pub struct Settings {
     pub email: EmailSettings,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSettings>,
+    pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
