@@ -75,6 +75,8 @@ pub struct RateLimits {
     quotas: Vec<(Rule, Quota)>,
     memory: MemoryLimits,
     redis: Option<RedisLimits>,
+    /// Refusals by rule (`authd_rate_limited_total`).
+    refused: Option<prometheus::IntCounterVec>,
 }
 
 impl RateLimits {
@@ -97,12 +99,27 @@ impl RateLimits {
             memory: MemoryLimits::new(&quotas),
             quotas,
             redis,
+            refused: None,
         })
+    }
+
+    /// Counts each refusal in `refused`, labelled with the rule's name.
+    pub fn count_refusals(mut self, refused: prometheus::IntCounterVec) -> Self {
+        self.refused = Some(refused);
+        self
     }
 
     /// Counts one request of `key` under `rule`. Redis, when configured, decides; if it does
     /// not answer, this process's own counts do, so the protection never simply turns off.
     pub async fn check(&self, rule: Rule, key: &str) -> Result<(), Limited> {
+        let decision = self.decide(rule, key).await;
+        if let (Err(_), Some(refused)) = (&decision, &self.refused) {
+            refused.with_label_values(&[rule.name()]).inc();
+        }
+        decision
+    }
+
+    async fn decide(&self, rule: Rule, key: &str) -> Result<(), Limited> {
         let Some((_, quota)) = self.quotas.iter().find(|(r, _)| *r == rule) else {
             return Ok(());
         };
