@@ -154,6 +154,13 @@ def write_report(args, results, scrape, micro):
         cpu_on, cpu_off = median(scenario, "on", "cpu_us"), median(scenario, "off", "cpu_us")
         lines.append(f"| `GET {path}` | {rps_on:,.0f} | {rps_off:,.0f} | {paired(results, scenario, 'rps'):.3f} | "
                      f"{cpu_on:.1f} | {cpu_off:.1f} | {paired(results, scenario, 'cpu_us'):.3f} |")
+    spread = []
+    for scenario, path in SCENARIOS:
+        ratios = [on["rps"] / off["rps"] for on, off in zip(results[(scenario, "on")], results[(scenario, "off")])]
+        spread.append(f"{min(ratios):.3f} to {max(ratios):.3f} for `{path}`")
+    lines += ["", f"Single rounds' req/s on / off ranged from {' and '.join(spread)}: on this machine two "
+                  "back-to-back runs of the same server differ by more than the metrics cost, which the "
+                  "micro-benchmark at the end bounds more tightly."]
     lines += ["", "Every round:", "", "| round | route | metrics | req/s | CPU µs/req | p99 ms |",
               "|---:|---|---|---:|---:|---:|"]
     for scenario, path in SCENARIOS:
@@ -161,8 +168,8 @@ def write_report(args, results, scrape, micro):
             for i, r in enumerate(results[(scenario, mode)]):
                 lines.append(f"| {i + 1} | `{path}` | {mode} | {r['rps']:,.0f} | {r['cpu_us']:.1f} | {r['p99_ms']:.2f} |")
     if scrape is not None:
-        lines += ["", f"A scrape of `/metrics` (about 40 series of requests plus the others) took "
-                      f"{scrape:.2f} ms at the median of 20, sequentially, outside the measurements."]
+        lines += ["", f"A scrape of `/metrics` took {scrape:.2f} ms (the median of 20, one after "
+                      "another, after the first round's requests)."]
     if micro:
         alone = micro.get("metrics/count_request")
         beside = micro.get("metrics/count_request_beside_another_thread")
