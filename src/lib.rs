@@ -12,6 +12,7 @@ pub mod errors;
 pub mod healthcheck;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header;
-use actix_web::middleware::{Condition, ErrorHandlers, Logger};
+use actix_web::middleware::{Condition, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
@@ -61,23 +61,38 @@ impl Application {
             KeyEncryptionKey::from_settings(&settings.jwt, key_dir)?,
             pool.clone(),
         )?;
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener =
-            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: "the bound socket".into(),
-                source,
-            })?
-            .port();
-        let server = run(listener, pool, &target, keys, &settings)?;
+        let (listener, port) = bind(&settings.server.host, settings.server.port)?;
+        let metrics_listener = settings
+            .metrics
+            .own_port()
+            .map(|port| bind(&settings.server.host, port))
+            .transpose()?;
+        let metrics_port = metrics_listener.as_ref().map(|(_, port)| *port);
+        let server = run(
+            listener,
+            metrics_listener.map(|(listener, _)| listener),
+            pool,
+            &target,
+            keys,
+            &settings,
+        )?;
         log::info!(
             "authd listening on {}:{port} ({} database, {} profile)",
             settings.server.host,
             target.backend_name(),
             settings.profile
         );
+        match metrics_port {
+            Some(metrics_port) => log::info!(
+                "metrics at http://{}:{metrics_port}/metrics",
+                settings.server.host
+            ),
+            None if settings.metrics.enabled && settings.is_production() => log::warn!(
+                "metrics are served at /metrics on the main listener: keep that path from the \
+                 internet at the reverse proxy, or give them a port of their own (metrics.port)"
+            ),
+            None => {}
+        }
         Ok(Self { port, server })
     }
 
@@ -92,6 +107,20 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+fn bind(host: &str, port: u16) -> Result<(TcpListener, u16), StartupError> {
+    let address = format!("{host}:{port}");
+    let listener =
+        TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind {
+            address: "the bound socket".into(),
+            source,
+        })?
+        .port();
+    Ok((listener, port))
 }
 
 pub fn open_database(settings: &Settings, target: &DbTarget) -> Result<DbPool, StartupError> {
@@ -115,6 +144,7 @@ pub fn migrate(pool: &DbPool) -> Result<Vec<String>, StartupError> {
 
 fn run(
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     pool: DbPool,
     target: &DbTarget,
     keys: std::sync::Arc<LiveKeys>,
@@ -127,7 +157,10 @@ fn run(
             "oidc.allow_unbound_flows is on: provider sign-ins are open to login and link CSRF"
         );
     }
-    let hasher = PasswordHasher::new(&settings.password).map_err(StartupError::Invalid)?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let hasher = PasswordHasher::new(&settings.password)
+        .map_err(StartupError::Invalid)?
+        .with_metrics(metrics.password_hash_queue.clone());
     hasher.warm_up();
     let sqlite = matches!(target, DbTarget::Sqlite(_));
     let write_turn = sqlite.then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1)));
@@ -157,7 +190,8 @@ fn run(
         oidc: settings.oidc.clone(),
         local_login_enabled: settings.local_login.enabled,
         limits: crate::limits::RateLimits::new(&settings.rate_limit)
-            .map_err(StartupError::Invalid)?,
+            .map_err(StartupError::Invalid)?
+            .count_refusals(metrics.rate_limited.clone()),
         lockout: crate::auth::lockout::LockoutPolicy::from_settings(&settings.lockout),
         proxies: routes::client_ip::TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| StartupError::Invalid(format!("server.trusted_proxies: {e}")))?,
@@ -179,18 +213,36 @@ fn run(
             ))
         }),
         sessions: SessionPolicy::from_settings(&settings.jwt),
+        metrics: metrics.clone(),
     });
     let cors_settings = settings.cors.clone();
-    let proxies = state.proxies.clone();
-    let access_log_enabled =
-        log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+    let metrics_enabled = settings.metrics.enabled;
+    let metrics_port = settings.metrics.own_port();
+    let access = routes::access::Access {
+        metrics: metrics_enabled.then(|| metrics.http.clone()),
+        // Left out when its lines would be filtered anyway.
+        log: log::log_enabled!(target: routes::access::LOG_TARGET, log::Level::Info),
+        proxies: state.proxies.clone(),
+    };
     let mut server = HttpServer::new(move || {
+        let access = std::rc::Rc::new(access.clone());
         App::new()
             .app_data(state.clone())
             .app_data(live_keys.clone())
             .app_data(routes::json::json_config())
             .configure(routes::configure)
+            .configure(|cfg| {
+                if metrics_enabled {
+                    routes::metrics::configure(cfg);
+                }
+            })
             .default_service(web::to(routes::not_found))
+            .wrap(Condition::new(
+                metrics_port.is_some(),
+                actix_web::middleware::from_fn(move |req, next| {
+                    routes::metrics::split_listeners(metrics_port.unwrap_or_default(), req, next)
+                }),
+            ))
             .wrap_fn(|mut req, routes| {
                 routes::normalize::normalize_path(&mut req);
                 routes.call(req)
@@ -200,9 +252,6 @@ fn run(
             ))
             .wrap(cors(&cors_settings))
             .wrap(ErrorHandlers::new().default_handler(crate::errors::standardise_error_body))
-            // The path without the query string: nothing secret travels in authd's URLs, but
-            // the log should not depend on that staying true. Left out when its lines would be
-            // filtered anyway, since it formats each request's line before the filter is asked.
             .wrap_fn(|req, routes| {
                 let response = routes.call(req);
                 async move {
@@ -211,20 +260,8 @@ fn run(
                     Ok(response)
                 }
             })
-            .wrap(Condition::new(
-                access_log_enabled,
-                // The client address as the rate limits see it (trusted proxies applied).
-                Logger::new(r#"%{client}xi "%{method}xi %U" %s %b %Dms"#)
-                    .custom_request_replace("method", |req| req.method().to_string())
-                    .custom_request_replace("client", {
-                        let proxies = proxies.clone();
-                        move |req| {
-                            proxies
-                                .client_ip(req.peer_addr().map(|a| a.ip()), req.headers())
-                                .to_string()
-                        }
-                    }),
-            ))
+            // Request ids, the access log and the request metrics (`routes::access`).
+            .wrap_fn(move |req, routes| access.handle(req, routes))
     })
     // SIGTERM (docker stop, Kubernetes) and SIGINT stop accepting and drain what is in
     // flight for up to this long; actix-server installs the signal handlers.
@@ -237,13 +274,15 @@ fn run(
     server = server
         .workers(workers)
         .max_connections((settings.server.max_connections / workers).max(1));
-    Ok(server
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            address: "the listener".into(),
-            source,
-        })?
-        .run())
+    let listening = |source| StartupError::Bind {
+        address: "the listener".into(),
+        source,
+    };
+    server = server.listen(listener).map_err(listening)?;
+    if let Some(listener) = metrics_listener {
+        server = server.listen(listener).map_err(listening)?;
+    }
+    Ok(server.run())
 }
 
 /// Tokens travel in the Authorization header, not cookies, so no credentials mode is needed.
@@ -251,7 +290,11 @@ fn cors(settings: &CorsSettings) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            header::RETRY_AFTER,
+            routes::access::X_REQUEST_ID,
+        ])
         .max_age(settings.max_age_secs);
     for origin in &settings.allowed_origins {
         cors = if origin == "*" {

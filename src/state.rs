@@ -62,6 +62,8 @@ pub struct AppState {
     pub api_keys: crate::auth::api_keys::KeyCache,
     /// How long a request body may take to arrive (`server.body_timeout_secs`).
     pub body_timeout: std::time::Duration,
+    /// What `/metrics` reports; recorded into even when it is not served.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -101,13 +103,20 @@ pub trait WithDb {
 }
 
 /// Waits at most `wait` for a permit; 503 `database_unavailable` after that.
-async fn permit(
-    permits: &tokio::sync::Semaphore,
+async fn permit<'a>(
+    permits: &'a tokio::sync::Semaphore,
     wait: std::time::Duration,
-) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
-    tokio::time::timeout(wait, permits.acquire())
+    queue: &crate::metrics::QueueMetrics,
+) -> ApiResult<tokio::sync::SemaphorePermit<'a>> {
+    // Permits are handed to waiters first, so this never jumps the queue.
+    if let Ok(permit) = permits.try_acquire() {
+        queue.served_at_once();
+        return Ok(permit);
+    }
+    queue
+        .wait(wait, permits.acquire())
         .await
-        .map_err(|_| crate::errors::ApiError::database_unavailable())?
+        .ok_or_else(crate::errors::ApiError::database_unavailable)?
         .map_err(crate::errors::ApiError::internal)
 }
 
@@ -118,10 +127,15 @@ impl WithDb for web::Data<AppState> {
     ) -> ApiResult<T> {
         let admission = admit(self)?;
         let _turn = match &self.write_turn {
-            Some(turn) => Some(permit(turn, self.db_wait).await?),
+            Some(turn) => Some(permit(turn, self.db_wait, &self.metrics.db_write_queue).await?),
             None => None,
         };
-        let _slot = permit(&self.db_slots, self.db_wait).await?;
+        let _slot = permit(
+            &self.db_slots,
+            self.db_wait,
+            &self.metrics.db_connection_queue,
+        )
+        .await?;
         on_blocking_pool(self.clone(), admission, false, work).await
     }
 
@@ -130,7 +144,12 @@ impl WithDb for web::Data<AppState> {
         work: impl FnOnce(&mut DbConnection, &AppState) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let admission = admit(self)?;
-        let _slot = permit(&self.db_slots, self.db_wait).await?;
+        let _slot = permit(
+            &self.db_slots,
+            self.db_wait,
+            &self.metrics.db_connection_queue,
+        )
+        .await?;
         if self.inline_reads && admission == Admission::Normal {
             // A permit means a connection is free, unless the pool is still opening it; then
             // the blocking pool waits for it.

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod keys;
+mod logging;
 mod outbox;
 mod services;
 mod users;
@@ -140,12 +141,12 @@ pub fn run() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let is_server = matches!(cli.command, None | Some(Command::Serve));
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(if is_server {
-        "info"
-    } else {
-        "warn"
-    }))
-    .init();
+    // Read here for the log's format alone; each command loads (and reports on) the settings
+    // itself, once the log is there to take what loading them says.
+    let format = Settings::load_unchecked()
+        .map(|settings| settings.log.format)
+        .unwrap_or_default();
+    logging::init(if is_server { "info" } else { "warn" }, format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::Migrate => migrate(),

@@ -4,11 +4,13 @@
 
 mod email;
 mod limits;
+mod observability;
 mod safety;
 mod services;
 
 pub use email::EmailSettings;
 pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
+pub use observability::{LogFormat, LogSettings, MetricsSettings};
 pub use services::ServiceSettings;
 
 use std::collections::BTreeMap;
@@ -50,6 +52,8 @@ pub struct Settings {
     pub services: BTreeMap<String, ServiceSettings>,
     pub audit: AuditSettings,
     pub api_keys: ApiKeySettings,
+    pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -147,6 +147,18 @@ impl OutboxMessage {
             .load(conn)
     }
 
+    /// How many messages wait to be delivered and how many failed, for `/metrics`: two counts
+    /// over the table (delivered messages stay in it), once per scrape.
+    pub fn count_undelivered(conn: &mut DbConnection) -> QueryResult<(i64, i64)> {
+        let undelivered = email_outbox::table.filter(email_outbox::sent_at.is_null());
+        let failed = undelivered
+            .filter(email_outbox::failed_at.is_not_null())
+            .count()
+            .get_result(conn)?;
+        let all: i64 = undelivered.count().get_result(conn)?;
+        Ok((all - failed, failed))
+    }
+
     /// A failed (or waiting) message is tried again at once; returns whether it exists unsent.
     pub fn retry(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
         let changed = diesel::update(

@@ -78,7 +78,11 @@ impl User {
         // `users_inactive_created`) is only used when the planner sees the predicate itself,
         // which a generic plan of a prepared statement with a parameter does not show it.
         if let Some(active) = filter.is_active {
-            query = query.filter(sql::<Bool>(if active { "is_active" } else { "NOT is_active" }));
+            query = query.filter(sql::<Bool>(if active {
+                "is_active"
+            } else {
+                "NOT is_active"
+            }));
         }
         if let Some(staff) = filter.is_staff {
             query = query.filter(sql::<Bool>(if staff { "is_staff" } else { "NOT is_staff" }));

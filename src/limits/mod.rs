@@ -78,6 +78,8 @@ pub struct RateLimits {
     /// The (rule, key) pairs refused lately, so that a flood is reported once a minute and not
     /// once per refused request (`first_report`).
     reported: moka::future::Cache<(Rule, String), ()>,
+    /// Refusals by rule (`authd_rate_limited_total`).
+    refused: Option<prometheus::IntCounterVec>,
 }
 
 /// How long a refusal of one (rule, key) stays reported, and how many pairs are remembered.
@@ -108,6 +110,7 @@ impl RateLimits {
                 .time_to_live(REPORT_EVERY)
                 .max_capacity(REPORTS_REMEMBERED)
                 .build(),
+            refused: None,
         })
     }
 
@@ -121,9 +124,23 @@ impl RateLimits {
             .is_fresh()
     }
 
+    /// Counts each refusal in `refused`, labelled with the rule's name.
+    pub fn count_refusals(mut self, refused: prometheus::IntCounterVec) -> Self {
+        self.refused = Some(refused);
+        self
+    }
+
     /// Counts one request of `key` under `rule`. Redis, when configured, decides; if it does
     /// not answer, this process's own counts do, so the protection never simply turns off.
     pub async fn check(&self, rule: Rule, key: &str) -> Result<(), Limited> {
+        let decision = self.decide(rule, key).await;
+        if let (Err(_), Some(refused)) = (&decision, &self.refused) {
+            refused.with_label_values(&[rule.name()]).inc();
+        }
+        decision
+    }
+
+    async fn decide(&self, rule: Rule, key: &str) -> Result<(), Limited> {
         let Some((_, quota)) = self.quotas.iter().find(|(r, _)| *r == rule) else {
             return Ok(());
         };

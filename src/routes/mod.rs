@@ -1,6 +1,7 @@
 //! HTTP routes, one file per resource. A trailing slash is optional everywhere (see
 //! `normalize`), so Django-era clients work unchanged.
 
+pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod identities;
 pub mod json;
 pub mod me;
+pub mod metrics;
 pub mod normalize;
 pub mod oidc;
 pub mod pagination;
@@ -45,16 +47,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
 }
 
-/// A resource at one path that answers other methods with a JSON 405.
+/// A resource at one path that answers other methods with a JSON 405, and counts its requests
+/// under its path as the route label of the metrics (`access`).
 ///
 /// One path per resource, because the router tries the resources in order for every request:
 /// a single static path is matched by comparing strings, while a resource built from a list of
 /// paths is matched by running a regex per path (it cost authd's bearer route about a tenth
 /// of its CPU before it was split).
 pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::method_not_allowed())
-    }))
+    web::resource(path)
+        .app_data(crate::metrics::RouteMetrics::new(path))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::method_not_allowed())
+        }))
 }
 
 /// The same routes at several paths (aliases, such as the Django-era paths), one resource each.

@@ -92,15 +92,35 @@ fn login_name_key(body: &LoginBody) -> String {
     }
 }
 
+/// Password login, counted by result (`authd_logins_total`).
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
+    body: ValidJson<LoginBody>,
+) -> ApiResult<HttpResponse> {
+    // A lock answers like a rate limit (it must not tell that the account exists), so only
+    // the login itself can tell the two apart.
+    let mut locked = false;
+    let result = check_login(&req, &state, body, &mut locked).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(_) if locked => "locked",
+        Err(error) => error.code,
+    };
+    state.metrics.logins.with_label_values(&[outcome]).inc();
+    result
+}
+
+async fn check_login(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
     ValidJson(body): ValidJson<LoginBody>,
+    locked: &mut bool,
 ) -> ApiResult<HttpResponse> {
     state.require_local_login()?;
     // Before anything is looked up or hashed: a flood from one address never reaches the
     // hashing queue that real users wait in.
-    let address = limit_key(limit_client(&state, &req, Rule::LoginPerIp).await?);
+    let address = limit_key(limit_client(state, req, Rule::LoginPerIp).await?);
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::validation_field(
             "email",
@@ -126,8 +146,9 @@ async fn login(
             Ok((user, key, lock))
         })
         .await?;
-    if let Err(locked) = lock {
-        return Err(ApiError::rate_limited(locked.wait(db::now())));
+    if let Err(lock) = lock {
+        *locked = true;
+        return Err(ApiError::rate_limited(lock.wait(db::now())));
     }
     // An unknown user is still checked against a dummy hash, so both failures take as long.
     let verified = state
@@ -137,7 +158,7 @@ async fn login(
             user.as_ref().and_then(|u| u.password_hash.clone()),
         )
         .await?;
-    let audit_origin = request_origin(&state, &req);
+    let audit_origin = request_origin(state, req);
     let user = match user {
         Some(user) if verified.matches => user,
         user => {
@@ -189,7 +210,7 @@ async fn login(
             .await?;
         return Err(refused);
     }
-    let origin = session_origin(&state, &req, SignInMethod::Password);
+    let origin = session_origin(state, req, SignInMethod::Password);
     let (user, pair) = state
         .db_write(move |conn, state| {
             if let Some(hash) = &verified.upgraded_hash {
@@ -211,14 +232,31 @@ struct RefreshBody {
     refresh: String,
 }
 
+/// Counted by result (`authd_refreshes_total`), reuse also on its own.
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
+    body: ValidJson<RefreshBody>,
+) -> ApiResult<HttpResponse> {
+    let result = rotate_refresh(&req, &state, body).await;
+    let outcome = result
+        .as_ref()
+        .map_or_else(|error| error.code, |_| "success");
+    state.metrics.refreshes.with_label_values(&[outcome]).inc();
+    if outcome == "token_reused" {
+        state.metrics.refresh_token_reuse.inc();
+    }
+    result
+}
+
+async fn rotate_refresh(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
     ValidJson(body): ValidJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
-    limit_client(&state, &req, Rule::RefreshPerIp).await?;
+    limit_client(state, req, Rule::RefreshPerIp).await?;
     let claims = state.keys.verify_refresh(&body.refresh, true)?;
-    let origin = request_origin(&state, &req);
+    let origin = request_origin(state, req);
     let pair = state
         .db_write(move |conn, state| {
             sessions::rotate(conn, &state.issuer, state.sessions, &claims, &origin)

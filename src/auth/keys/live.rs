@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::JwkSet;
 use super::rotation::{self, Trigger};
 use super::schedule::{self, Lifetimes};
 use super::sealed::KeyEncryptionKey;
-use super::snapshot::{build, Snapshot};
+use super::snapshot::{build, KeySource, Snapshot};
 use super::{KeyError, KeyRing, SigningKey};
 use crate::auth::verifier::{TokenError, TokenVerifier};
 use crate::config::JwtSettings;
@@ -140,13 +140,25 @@ impl LiveKeys {
     /// The key that signs at `now`: the newest one activated.
     pub fn signer(&self, now: i64) -> Option<Arc<SigningKey>> {
         let snapshot = self.snapshot();
-        let signer = snapshot
-            .signers
-            .iter()
-            .find(|(activates_at, _)| *activates_at <= now)
-            .or(snapshot.signers.last())
-            .map(|(_, key)| Arc::clone(key));
+        let signer = signing_at(&snapshot, now).map(|(_, key)| Arc::clone(key));
         signer
+    }
+
+    /// The key that signs at `now`: its kid, where it comes from, and since when it signs
+    /// (Unix seconds): a database key's activation, or when the configured key was made
+    /// (`KeyRing::signing_since`).
+    pub fn signing_since(&self, now: i64) -> Option<(String, KeySource, i64)> {
+        let snapshot = self.snapshot();
+        let (activates_at, key) = signing_at(&snapshot, now)?;
+        Some(if *activates_at == i64::MIN {
+            (
+                key.kid.clone(),
+                KeySource::Configured,
+                self.configured.signing_since,
+            )
+        } else {
+            (key.kid.clone(), KeySource::Database, *activates_at)
+        })
     }
 
     pub fn verifier(&self) -> Arc<TokenVerifier> {
@@ -324,6 +336,15 @@ impl LiveKeys {
             log::warn!("cannot reload the signing keys: {error}");
         }
     }
+}
+
+/// The newest key activated by `now` (or, before any is, the next to be), with its activation.
+fn signing_at(snapshot: &Snapshot, now: i64) -> Option<&(i64, Arc<SigningKey>)> {
+    snapshot
+        .signers
+        .iter()
+        .find(|(activates_at, _)| *activates_at <= now)
+        .or(snapshot.signers.last())
 }
 
 fn auto_rotate_secs(jwt: &JwtSettings) -> Option<i64> {

@@ -107,6 +107,9 @@ pub struct KeyRing {
     /// The signing key's public half first, if there is one.
     pub verifying: Vec<VerifyingKey>,
     pub missing: Option<String>,
+    /// When the signing key was made, as far as can be told (Unix seconds): its file's
+    /// modification time, or the time it was loaded when it did not come from a file.
+    pub signing_since: i64,
 }
 
 impl KeyRing {
@@ -115,6 +118,7 @@ impl KeyRing {
     pub fn load(jwt: &JwtSettings, generated_key_dir: &Path) -> Result<Self, KeyError> {
         let algorithm = parse_algorithm(&jwt.algorithm)?;
         let configured_kid = (!jwt.kid.is_empty()).then_some(jwt.kid.as_str());
+        let mut signing_since = chrono::Utc::now().timestamp();
         let (signing, mut verifying, missing) = if algorithm == Algorithm::HS256 {
             let secret = jwt.secret.expose_secret().as_bytes();
             if secret.is_empty() {
@@ -133,7 +137,8 @@ impl KeyRing {
             (Some(Arc::new(signing)), vec![verifying], None)
         } else {
             match private_key_pem(jwt, algorithm, generated_key_dir) {
-                Ok(pem) => {
+                Ok((pem, written)) => {
+                    signing_since = written.unwrap_or(signing_since);
                     let (signing, verifying) = key_pair_from_pem(configured_kid, algorithm, &pem)?;
                     (Some(Arc::new(signing)), vec![verifying], None)
                 }
@@ -150,6 +155,7 @@ impl KeyRing {
             signing,
             verifying,
             missing,
+            signing_since,
         })
     }
 }
@@ -235,13 +241,14 @@ fn published(mut jwk: Jwk, kid: &str, algorithm: Algorithm) -> Jwk {
     jwk
 }
 
+/// The PEM, and when its file was last written (Unix seconds) when it came from one.
 fn private_key_pem(
     jwt: &JwtSettings,
     algorithm: Algorithm,
     generated_key_dir: &Path,
-) -> Result<SecretString, KeyError> {
+) -> Result<(SecretString, Option<i64>), KeyError> {
     if !jwt.private_key.expose_secret().is_empty() {
-        return Ok(jwt.private_key.clone());
+        return Ok((jwt.private_key.clone(), None));
     }
     let path = if jwt.private_key_file.is_empty() {
         generated_key_dir.join(GENERATED_KEY_FILE)
@@ -249,7 +256,7 @@ fn private_key_pem(
         PathBuf::from(&jwt.private_key_file)
     };
     match std::fs::read_to_string(&path) {
-        Ok(pem) => Ok(SecretString::from(pem)),
+        Ok(pem) => Ok((SecretString::from(pem), modified_at(&path))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && jwt.generate_key => {
             let pem = generate_private_key(algorithm)?;
             write_private_file(&path, pem.expose_secret())?;
@@ -257,7 +264,7 @@ fn private_key_pem(
                 "generated a new {algorithm:?} signing key at {}",
                 path.display()
             );
-            Ok(pem)
+            Ok((pem, modified_at(&path)))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             Err(KeyError::Missing(format!(
@@ -268,6 +275,12 @@ fn private_key_pem(
         }
         Err(source) => Err(KeyError::Read { path, source }),
     }
+}
+
+fn modified_at(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since_epoch.as_secs()).ok()
 }
 
 fn load_verifying_key(settings: &VerificationKeySettings) -> Result<VerifyingKey, KeyError> {

@@ -29,6 +29,9 @@ pub struct PasswordHasher {
     /// Each hash holds `memory_kib` of memory for its whole run: the bound is what keeps a
     /// burst of logins from exhausting memory or every blocking thread.
     permits: Arc<Semaphore>,
+    concurrency: usize,
+    /// The wait for a permit (`authd_queue_*{queue="password_hash"}`).
+    queue: crate::metrics::QueueMetrics,
     memory: MemoryPool,
     queue_timeout: Duration,
     /// A hash of a random password at the current parameters: unknown users are checked against
@@ -53,9 +56,23 @@ impl PasswordHasher {
             memory: MemoryPool::new(params.block_count()),
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            queue: crate::metrics::QueueMetrics::unregistered(),
             queue_timeout: Duration::from_millis(settings.queue_timeout_ms),
             dummy_hash: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Records the waits for a permit in `queue`.
+    pub fn with_metrics(mut self, queue: crate::metrics::QueueMetrics) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Permits held now: hashes and password checks running.
+    pub fn permits_in_use(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.permits.available_permits())
     }
 
     /// Computes the dummy hash on a background thread, so the first unknown-email login is not
@@ -190,10 +207,18 @@ impl PasswordHasher {
         work: impl FnOnce(&PasswordHasher, &mut WorkingMemory) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let _demand = self.memory.demand();
-        let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::overloaded())?
-            .map_err(ApiError::internal)?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.queue.served_at_once();
+                permit
+            }
+            Err(_) => self
+                .queue
+                .wait(self.queue_timeout, self.permits.clone().acquire_owned())
+                .await
+                .ok_or_else(ApiError::overloaded)?
+                .map_err(ApiError::internal)?,
+        };
         let hasher = self.clone();
         let result = actix_web::rt::task::spawn_blocking(move || {
             let mut memory = hasher.memory.take();
