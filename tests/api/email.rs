@@ -309,7 +309,62 @@ crate::on_both_backends!(
     an_expired_link_is_refused,
     a_reset_for_an_unknown_address_looks_the_same,
     sends_are_limited_and_verification_can_be_required,
+    an_admin_invites_a_user_who_sets_their_own_password,
 );
+
+/// `POST /api/admin/users` with `invite`: no password, a reset link by email, and the person
+/// sets their own password with it. Without email the invite is refused and nothing is made.
+async fn an_admin_invites_a_user_who_sets_their_own_password(backend: Backend) {
+    let Some(smtp) = SmtpServer::start(0) else {
+        return;
+    };
+    let Some(app) = spawn_with_smtp(backend, &smtp, |_| {}).await else {
+        return;
+    };
+    let admin = crate::admin::staff(&app).await;
+    smtp.wait_for(&admin.email, 0).await;
+    let email = unique_email();
+    let created = crate::admin::call(
+        &app,
+        reqwest::Method::POST,
+        "/api/admin/users",
+        Some(&admin.access),
+        Some(json!({ "email": email, "firstName": "Invited", "invite": true })),
+    )
+    .await;
+    let created = expect_status(created, StatusCode::CREATED).await;
+    assert_eq!(created["hasPassword"], false);
+    expect_error(
+        app.login(&email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let invite = smtp.wait_for(&email, 0).await;
+    assert!(invite.subject.contains("Reset your"), "{invite:?}");
+    let set = post(
+        &app,
+        "/api/auth/password/reset/confirm",
+        json!({ "token": invite.token(), "newPassword": NEW_PASSWORD }),
+    )
+    .await;
+    expect_status(set, StatusCode::OK).await;
+    expect_status(app.login(&email, NEW_PASSWORD).await, StatusCode::OK).await;
+
+    let Some(quiet) = spawn_app_with(backend, |s| s.email.enabled = false).await else {
+        return;
+    };
+    let admin = crate::admin::staff(&quiet).await;
+    let refused = crate::admin::call(
+        &quiet,
+        reqwest::Method::POST,
+        "/api/admin/users",
+        Some(&admin.access),
+        Some(json!({ "email": unique_email(), "invite": true })),
+    )
+    .await;
+    expect_error(refused, StatusCode::FORBIDDEN, "email_disabled").await;
+}
 
 /// Every send is limited per recipient (and per client address), the same for addresses with
 /// and without an account; `email.require_verification` keeps unverified addresses out of
