@@ -15,8 +15,12 @@ use crate::state::{AppState, WithDb};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let paths = ["/api/auth/me", "/api/auth/user", "/api/auth/profile"];
+    // PUT as PATCH: the seed clients (Django REST framework's UpdateAPIView) send PUT for
+    // profile updates, with only the fields they change.
     super::aliases(cfg, &paths, |r| {
-        r.route(web::get().to(show)).route(web::patch().to(update))
+        r.route(web::get().to(show))
+            .route(web::patch().to(update))
+            .route(web::put().to(update))
     });
 }
 

@@ -33,6 +33,12 @@ struct RegisterBody {
     last_name: Option<String>,
     #[serde(default)]
     phone: Option<String>,
+    /// The confirmation field of Django-era forms (`password2`, or `passwordConfirm`): when
+    /// sent, it must equal `password`, and a mismatch is reported under the name sent.
+    #[serde(default)]
+    password2: Option<String>,
+    #[serde(default, alias = "password_confirm")]
+    password_confirm: Option<String>,
 }
 
 /// Every field checked at once, so the client can show every problem together.
@@ -49,6 +55,14 @@ async fn validate(
     hasher: &crate::auth::password::PasswordHasher,
 ) -> Result<ValidRegistration, ApiError> {
     let mut errors = FieldErrors::default();
+    for (field, again) in [
+        ("password2", &body.password2),
+        ("passwordConfirm", &body.password_confirm),
+    ] {
+        if again.as_ref().is_some_and(|again| *again != body.password) {
+            errors.add(field, ["The two passwords differ.".to_owned()]);
+        }
+    }
     let email = errors.check("email", UserEmail::parse(&body.email));
     let username = match body.username.as_deref().map(str::trim) {
         None | Some("") => None,

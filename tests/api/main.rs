@@ -39,6 +39,7 @@ mod register;
 mod replicas;
 mod resource_server;
 mod revocations;
+mod seed_clients;
 mod services;
 mod sessions;
 mod slow;
