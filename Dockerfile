@@ -26,6 +26,7 @@ RUN mkdir -p src benches crates/authd-verify/src examples/resource-server \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs crates/authd-verify/src/lib.rs \
  && echo 'fn main() {}' > benches/crypto.rs \
+ && echo 'fn main() {}' > benches/metrics.rs \
  && echo 'fn main() {}' > examples/resource-server/main.rs \
  && cargo build --release --locked --bin authd \
  && rm -rf src benches crates/authd-verify/src examples \
