@@ -213,6 +213,8 @@ fn run(
             ))
         }),
         sessions: SessionPolicy::from_settings(&settings.jwt),
+        simplejwt: crate::auth::simplejwt::SimplejwtCutover::from_settings(&settings.django)
+            .map_err(StartupError::Invalid)?,
         metrics: metrics.clone(),
     });
     let cors_settings = settings.cors.clone();

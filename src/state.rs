@@ -36,6 +36,8 @@ pub struct AppState {
     pub issuer: TokenIssuer,
     pub hasher: PasswordHasher,
     pub sessions: SessionPolicy,
+    /// The window in which simplejwt refresh tokens are exchanged (`[django]`); `None`: never.
+    pub simplejwt: Option<crate::auth::simplejwt::SimplejwtCutover>,
     /// Every signing and verifying key, configured and in the database, as of now.
     pub keys: std::sync::Arc<crate::auth::keys::LiveKeys>,
     pub jwks_max_age_secs: u64,

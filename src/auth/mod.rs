@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod django_import;
 pub mod email_tokens;
 pub mod extractor;
 pub mod jwt;
@@ -14,6 +15,7 @@ pub mod password;
 pub mod revocations;
 pub mod services;
 pub mod sessions;
+pub mod simplejwt;
 pub mod verifier;
 
 pub use extractor::{parse_bearer, AuthenticatedUser};

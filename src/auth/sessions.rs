@@ -63,6 +63,8 @@ pub enum SignInMethod<'a> {
     EmailCode,
     /// The emailed password reset, which signs in.
     PasswordReset,
+    /// A simplejwt refresh token exchanged during the cut-over from Django.
+    Simplejwt,
 }
 
 impl SignInMethod<'_> {
@@ -73,6 +75,7 @@ impl SignInMethod<'_> {
             SignInMethod::EmailLink => "email-link".into(),
             SignInMethod::EmailCode => "email-code".into(),
             SignInMethod::PasswordReset => "password-reset".into(),
+            SignInMethod::Simplejwt => "django-simplejwt".into(),
         }
     }
 }
@@ -88,18 +91,50 @@ pub fn start(
     if !user.is_active {
         return Err(ApiError::user_inactive());
     }
-    let now = db::now();
-    let mut session = Session::start(&user.id, origin, now, now);
+    let mut session = Session::start(&user.id, origin, db::now(), db::now());
     let ids = PairIds::fresh(&session.id);
+    // Signed before anything is written: without a signing key nothing is started.
     let pair = issuer.issue(&subject(user), &ids)?;
     session.expires_at = from_unix(pair.refresh_expires_at);
+    open(conn, &session, user, origin)?;
+    Ok(pair)
+}
+
+/// `start` with the signing left for after the transaction (see `PairToSign`): for a sign-in
+/// that must also write in the same transaction what the new pair replaced.
+pub fn begin(
+    conn: &mut DbConnection,
+    issuer: &TokenIssuer,
+    user: &User,
+    origin: &SessionOrigin,
+) -> ApiResult<PairToSign> {
+    if !user.is_active {
+        return Err(ApiError::user_inactive());
+    }
+    let mut session = Session::start(&user.id, origin, db::now(), db::now());
+    let ids = PairIds::fresh(&session.id);
+    session.expires_at = from_unix(ids.issued_at + issuer.refresh_ttl_secs());
+    open(conn, &session, user, origin)?;
+    Ok(PairToSign {
+        user: user.clone(),
+        ids,
+    })
+}
+
+fn open(
+    conn: &mut DbConnection,
+    session: &Session,
+    user: &User,
+    origin: &SessionOrigin,
+) -> ApiResult<()> {
     session.insert(conn)?;
+    User::record_login(conn, &user.id, session.created_at)?;
     // Every sign-in passes here, whatever its method: one place records them.
     Record::new(Event::LoginSucceeded, Some(&user.id))
         .detail("method", origin.method.as_str())
         .detail("sessionId", session.id.as_str())
         .write(conn, &Origin::from(origin))?;
-    Ok(pair)
+    Ok(())
 }
 
 /// A pair whose rows are written, still to be signed: signing happens after the database
@@ -110,6 +145,11 @@ pub struct PairToSign {
 }
 
 impl PairToSign {
+    /// The ids of the pair, written as what a claimed token was replaced by.
+    pub fn ids(&self) -> &PairIds {
+        &self.ids
+    }
+
     pub fn sign(&self, issuer: &TokenIssuer) -> ApiResult<IssuedPair> {
         issuer.issue(&subject(&self.user), &self.ids)
     }
@@ -174,7 +214,7 @@ pub fn rotate(
 /// The presented token was already blacklisted. A logged-out token is revoked; a rotated one
 /// is either a retry within the grace period (same pair again) or reuse, which ends the
 /// whole session because the token has probably been stolen.
-fn replay_or_revoke(
+pub(super) fn replay_or_revoke(
     conn: &mut DbConnection,
     policy: SessionPolicy,
     presented: &RefreshClaims,
@@ -293,6 +333,7 @@ pub fn flush_expired(conn: &mut DbConnection) -> ApiResult<(usize, usize)> {
     let sessions = Session::delete_expired(conn, now)?;
     crate::db::oidc_states::OidcState::delete_expired(conn, now)?;
     crate::db::email_tokens::EmailToken::delete_expired(conn, now)?;
+    crate::db::simplejwt_blacklist::SimplejwtBlacklisted::delete_expired(conn, now)?;
     Ok((tokens, sessions))
 }
 

@@ -1,5 +1,5 @@
 //! The command line: `authd [serve]`, `migrate`, `create-user`, `flush-expired`, `healthcheck`,
-//! `outbox`, `keys generate|list`, `services new-token`.
+//! `outbox`, `keys generate|list`, `services new-token`, `import-django`.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod import_django;
 mod keys;
 mod logging;
 mod outbox;
@@ -93,6 +94,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring a Django project's users (auth_user) and simplejwt's blacklist into authd.
+    /// Idempotent: users are matched on their Django id.
+    ImportDjango(import_django::ImportDjangoArgs),
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -167,6 +171,7 @@ pub fn run() -> ExitCode {
             limit,
             json,
         } => audit::run(user, event_type, limit, json),
+        Command::ImportDjango(args) => import_django::run(args),
         Command::Keys {
             command:
                 KeysCommand::Generate {

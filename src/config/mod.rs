@@ -2,12 +2,14 @@
 //! `config/default.toml` documents every key. The safety checks are in `safety.rs`, the abuse
 //! protection sections in `limits.rs`.
 
+mod django;
 mod email;
 mod limits;
 mod observability;
 mod safety;
 mod services;
 
+pub use django::DjangoSettings;
 pub use email::EmailSettings;
 pub use limits::{parse_quota, LockoutSettings, Quota, RateLimitSettings};
 pub use observability::{LogFormat, LogSettings, MetricsSettings};
@@ -54,6 +56,7 @@ pub struct Settings {
     pub api_keys: ApiKeySettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub django: DjangoSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -91,6 +91,7 @@ impl Settings {
             problems.push("jwt.access_ttl_secs and jwt.refresh_ttl_secs must be above 0".into());
         }
         problems.extend(key_rotation_problems(jwt));
+        problems.extend(self.django.problems());
         if self.metrics.own_port() == Some(self.server.port) {
             problems.push(
                 "metrics.port is server.port; give the metrics another port, or 0 to serve them \

@@ -4,9 +4,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod blacklist;
+pub mod django_source;
 pub mod email_tokens;
 pub mod health;
 pub mod identities;
+pub mod imported_users;
 pub mod lockout;
 pub mod oidc_states;
 pub mod outbox;
@@ -14,6 +16,7 @@ mod rotation;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
+pub mod simplejwt_blacklist;
 pub mod users;
 pub mod users_admin;
 

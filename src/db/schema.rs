@@ -46,6 +46,8 @@ diesel::table! {
         is_staff -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        legacy_id -> Nullable<Text>,
+        last_login_at -> Nullable<Timestamp>,
     }
 }
 
@@ -189,3 +191,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     users
 );
+
+diesel::table! {
+    simplejwt_blacklist (jti) {
+        jti -> Text,
+        legacy_user_id -> Text,
+        expires_at -> Timestamp,
+    }
+}

@@ -23,6 +23,9 @@ pub struct User {
     pub is_staff: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The user's id in the Django project they were imported from (`authd import-django`).
+    pub legacy_id: Option<String>,
+    pub last_login_at: Option<NaiveDateTime>,
 }
 
 /// The profile fields a user may change; `None` leaves a field as it is.
@@ -63,6 +66,8 @@ impl User {
             is_staff: false,
             created_at: now,
             updated_at: now,
+            legacy_id: None,
+            last_login_at: None,
         }
     }
 
@@ -88,6 +93,21 @@ impl User {
             .select(User::as_select())
             .first(conn)
             .optional()
+    }
+
+    pub fn find_by_legacy_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::legacy_id.eq(id))
+            .select(User::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    pub fn record_login(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(users::table.find(id))
+            .set(users::last_login_at.eq(at))
+            .execute(conn)?;
+        Ok(())
     }
 
     /// Which of the given keys already belongs to another user (the nicer error before the

@@ -255,11 +255,35 @@ async fn rotate_refresh(
     ValidJson(body): ValidJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
     limit_client(state, req, Rule::RefreshPerIp).await?;
+    if let Some(cutover) = &state.simplejwt {
+        if cutover.claims(&body.refresh, chrono::Utc::now()) {
+            return exchange_simplejwt(req, state, cutover, &body.refresh).await;
+        }
+    }
     let claims = state.keys.verify_refresh(&body.refresh, true)?;
     let origin = request_origin(state, req);
     let pair = state
         .db_write(move |conn, state| {
             sessions::rotate(conn, &state.issuer, state.sessions, &claims, &origin)
+        })
+        .await?
+        .sign(&state.issuer)?;
+    Ok(HttpResponse::Ok().json(TokenPairBody::new(pair, None)))
+}
+
+/// A simplejwt refresh token from before the move from Django, exchanged once for the first
+/// pair of an authd session (`django.accept_simplejwt_until`).
+async fn exchange_simplejwt(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    cutover: &crate::auth::simplejwt::SimplejwtCutover,
+    token: &str,
+) -> ApiResult<HttpResponse> {
+    let token = cutover.verify(token)?;
+    let origin = session_origin(state, req, SignInMethod::Simplejwt);
+    let pair = state
+        .db_write(move |conn, state| {
+            crate::auth::simplejwt::exchange(conn, &state.issuer, state.sessions, &token, &origin)
         })
         .await?
         .sign(&state.issuer)?;

@@ -9,6 +9,8 @@ mod audit;
 mod cli;
 mod container;
 mod cors;
+mod django_import;
+mod django_reference;
 mod email;
 mod email_signin;
 mod errors;

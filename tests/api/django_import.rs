@@ -1,0 +1,600 @@
+//! Moving from Django without Python: `authd import-django` on a database laid out exactly as
+//! Django's migrations lay it out (auth_user, a profile table, simplejwt's blacklist), and the
+//! cut-over of simplejwt refresh tokens, signed here as simplejwt signs them (HS256 under the
+//! SECRET_KEY). The end-to-end test against the real Django reference is in
+//! `django_reference.rs`.
+
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    claims_of, expect_error, expect_status, pair_of, start, test_settings, Backend, TestApp,
+    TestDatabase, PASSWORD,
+};
+use crate::process::{authd, run, text};
+use authd::db::users::User;
+
+crate::on_both_backends!(
+    an_import_stops_at_conflicts_then_imports_once_and_updates_after,
+    a_simplejwt_refresh_token_crosses_over_once_within_the_window,
+    after_the_window_or_without_it_no_simplejwt_token_is_accepted,
+);
+
+/// The SECRET_KEY simplejwt signs with in these tests.
+pub const DJANGO_SECRET: &str = "django-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// `violet-Tractor-42` under Django's pbkdf2_sha256 at 1,000 iterations: the digest computed
+/// with Python's `hashlib.pbkdf2_hmac("sha256", password, b"fixturesalt1", 1000)`.
+const PBKDF2_HASH: &str =
+    "pbkdf2_sha256$1000$fixturesalt1$ym426GBnIKFwx8NmXoFqIE5sNaCgck7c08CviW0Z+4Y=";
+
+/// A Django SQLite database with the tables as Django 5.2's migrations create them.
+pub struct DjangoDb {
+    pub path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl DjangoDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let db = Self { path, _dir: dir };
+        db.execute(
+            r#"CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "password" varchar(128) NOT NULL, "last_login" datetime NULL, "is_superuser" bool NOT NULL, "username" varchar(150) NOT NULL UNIQUE, "last_name" varchar(150) NOT NULL, "email" varchar(254) NOT NULL, "is_staff" bool NOT NULL, "is_active" bool NOT NULL, "date_joined" datetime NOT NULL, "first_name" varchar(150) NOT NULL);
+            CREATE TABLE "api_profile" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "phone" varchar(32) NOT NULL, "user_id" integer NOT NULL UNIQUE REFERENCES "auth_user" ("id"));
+            CREATE TABLE "token_blacklist_outstandingtoken" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "token" text NOT NULL, "created_at" datetime NULL, "expires_at" datetime NOT NULL, "user_id" integer NULL REFERENCES "auth_user" ("id"), "jti" varchar(255) NOT NULL UNIQUE);
+            CREATE TABLE "token_blacklist_blacklistedtoken" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "blacklisted_at" datetime NOT NULL, "token_id" bigint NOT NULL UNIQUE REFERENCES "token_blacklist_outstandingtoken" ("id"));"#,
+        );
+        db
+    }
+
+    pub fn execute(&self, sql: &str) {
+        let mut conn = SqliteConnection::establish(&self.path.to_string_lossy()).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, sql).unwrap();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_user(
+        &self,
+        id: i64,
+        username: &str,
+        email: &str,
+        password: &str,
+        last_login: Option<&str>,
+        staff: bool,
+        active: bool,
+    ) {
+        let last_login = last_login.map_or("NULL".to_owned(), |t| format!("'{t}'"));
+        self.execute(&format!(
+            "INSERT INTO auth_user (id, password, last_login, is_superuser, username, last_name, \
+             email, is_staff, is_active, date_joined, first_name) VALUES ({id}, '{password}', \
+             {last_login}, {staff}, '{username}', 'Lee', '{email}', 0, {active}, \
+             '2024-05-06 07:08:09.123456', 'Ann')",
+            staff = staff as i32,
+            active = active as i32,
+        ));
+    }
+
+    /// A simplejwt refresh token its token_blacklist app has blacklisted.
+    pub fn blacklist(&self, id: i64, jti: &str, user_id: i64, expires_at: &str) {
+        self.execute(&format!(
+            "INSERT INTO token_blacklist_outstandingtoken (id, token, created_at, expires_at, \
+             user_id, jti) VALUES ({id}, '', NULL, '{expires_at}', {user_id}, '{jti}');
+             INSERT INTO token_blacklist_blacklistedtoken (blacklisted_at, token_id) VALUES \
+             ('2026-01-01 00:00:00', {id});"
+        ));
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+/// `authd import-django --from <url> --json ARGS` on the app's database: exit status and report.
+pub fn import(app: &TestApp, from: &str, args: &[&str]) -> (bool, Value) {
+    let mut all = vec!["import-django", "--from", from, "--json"];
+    all.extend_from_slice(args);
+    let output = run(&mut authd(&all, &app.db, &[]), None);
+    let stdout = text(&output.stdout);
+    let report = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("no JSON report: {stdout}\nstderr: {}", text(&output.stderr)));
+    (output.status.success(), report)
+}
+
+fn kinds(report: &Value) -> Vec<(String, String)> {
+    report["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["legacyId"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn user_by_legacy_id(app: &TestApp, id: &str) -> Option<User> {
+    User::find_by_legacy_id(&mut app.db_conn(), id).unwrap()
+}
+
+fn user_count(app: &TestApp) -> i64 {
+    use authd::db::schema::users;
+    use diesel::QueryDsl;
+    users::table.count().get_result(&mut app.db_conn()).unwrap()
+}
+
+async fn an_import_stops_at_conflicts_then_imports_once_and_updates_after(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let django = DjangoDb::new();
+    django.add_user(
+        1,
+        "alice",
+        "alice@example.com",
+        PBKDF2_HASH,
+        Some("2026-11-01 10:00:00.5"),
+        true,
+        true,
+    );
+    django.add_user(
+        2,
+        "bob",
+        "Bob@Example.com",
+        PBKDF2_HASH,
+        Some("2025-01-01 10:00:00"),
+        false,
+        true,
+    );
+    django.add_user(
+        3,
+        "bobby",
+        "bob@example.com",
+        PBKDF2_HASH,
+        Some("2026-01-01 10:00:00"),
+        false,
+        true,
+    );
+    django.add_user(4, "carol", "", PBKDF2_HASH, None, false, true);
+    django.add_user(5, "dave", "not-an-email", PBKDF2_HASH, None, false, true);
+    django.add_user(
+        6,
+        "ALICE",
+        "alice2@example.com",
+        PBKDF2_HASH,
+        None,
+        false,
+        true,
+    );
+    django.add_user(
+        7,
+        "erin",
+        "erin@example.com",
+        "!unusablepassword",
+        None,
+        false,
+        false,
+    );
+    django.execute(
+        "INSERT INTO api_profile (phone, user_id) VALUES ('+1 555 0100', 1), ('call me', 7);",
+    );
+    django.blacklist(1, "logged-out-jti", 1, "2099-01-01 00:00:00");
+    django.blacklist(2, "long-expired-jti", 1, "2020-01-01 00:00:00");
+    let phone = ["--phone-from", "api_profile.phone"];
+    let expected = [
+        ("2", "duplicate_email"),
+        ("4", "no_email"),
+        ("5", "invalid_email"),
+        ("6", "duplicate_username"),
+        ("7", "invalid_phone"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(id, kind)| (id.to_string(), kind.to_string()))
+        .collect();
+
+    // Conflicts stop both the dry run and the real one, before anything is written.
+    for dry in [true, false] {
+        let mut args = phone.to_vec();
+        if dry {
+            args.push("--dry-run");
+        }
+        let (ok, report) = import(&app, &django.url(), &args);
+        assert!(!ok, "conflicts exit non-zero: {report}");
+        assert_eq!(kinds(&report), expected, "{report}");
+        assert_eq!(report["users"], 7);
+        assert_eq!(user_count(&app), 0, "nothing written");
+    }
+    let (ok, report) = import(
+        &app,
+        &django.url(),
+        &[&phone[..], &["--dry-run", "--skip-conflicts"]].concat(),
+    );
+    assert!(ok, "{report}");
+    assert_eq!(
+        (report["created"].as_u64(), report["skipped"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(report["blacklistedTokens"], 1, "{report}");
+    assert_eq!(user_count(&app), 0, "a dry run writes nothing");
+
+    let (ok, report) = import(
+        &app,
+        &django.url(),
+        &[&phone[..], &["--skip-conflicts"]].concat(),
+    );
+    assert!(ok, "{report}");
+    assert_eq!(report["created"], 4, "{report}");
+    assert_eq!(report["skipped"], 3);
+    assert_eq!(
+        report["blacklistedTokens"], 1,
+        "only the token that has not expired"
+    );
+    assert_eq!(
+        report["hashFormats"],
+        json!({"pbkdf2_sha256": 6, "unusable": 1})
+    );
+    assert_eq!(user_count(&app), 4);
+
+    let alice = user_by_legacy_id(&app, "1").unwrap();
+    assert_eq!(alice.email, "alice@example.com");
+    assert_eq!(alice.username.as_deref(), Some("alice"));
+    assert!(alice.is_staff, "is_superuser maps to isStaff");
+    assert_eq!(alice.phone, "+1 555 0100");
+    assert_eq!(
+        alice.password_hash.as_deref(),
+        Some(PBKDF2_HASH),
+        "stored as Django stored it"
+    );
+    assert_eq!(alice.created_at.to_string(), "2024-05-06 07:08:09.123456");
+    assert_eq!(
+        alice.last_login_at.unwrap().to_string(),
+        "2026-11-01 10:00:00.500"
+    );
+    assert_eq!(
+        user_by_legacy_id(&app, "3").unwrap().email,
+        "bob@example.com",
+        "the newer login keeps the email"
+    );
+    assert!(user_by_legacy_id(&app, "2").is_none());
+    assert!(
+        user_by_legacy_id(&app, "6").unwrap().username.is_none(),
+        "the username was dropped"
+    );
+    let erin = user_by_legacy_id(&app, "7").unwrap();
+    assert!(!erin.is_active);
+    assert_eq!(erin.phone, "", "the malformed phone was dropped");
+
+    // The imported users sign in with their Django password, by username as Django clients do
+    // or by email; the hash becomes authd's argon2id. The unusable one stays unusable.
+    let login = app
+        .post(
+            "/api/auth/token/",
+            &json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    let body = expect_status(login, StatusCode::OK).await;
+    assert_eq!(claims_of(&pair_of(&body).0)["email"], "alice@example.com");
+    let upgraded = user_by_legacy_id(&app, "1").unwrap().password_hash.unwrap();
+    assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    let login = app
+        .post(
+            "/api/auth/login",
+            &json!({"email": "bob@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_status(login, StatusCode::OK).await;
+    for password in [PASSWORD, "!unusablepassword", "unusablepassword", ""] {
+        let login = app
+            .post(
+                "/api/auth/login",
+                &json!({"email": "erin@example.com", "password": password}),
+            )
+            .await;
+        assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // Again: nothing new, nothing duplicated, and alice's authd password is kept.
+    let (ok, report) = import(
+        &app,
+        &django.url(),
+        &[&phone[..], &["--skip-conflicts"]].concat(),
+    );
+    assert!(ok, "{report}");
+    assert_eq!(
+        (
+            report["created"].as_u64(),
+            report["updated"].as_u64(),
+            report["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(4)),
+        "{report}"
+    );
+    assert_eq!(user_count(&app), 4);
+    assert_eq!(
+        user_by_legacy_id(&app, "1").unwrap().password_hash.unwrap(),
+        upgraded
+    );
+
+    // A change in Django since is carried over, and deactivating ends authd's sessions.
+    django.execute("UPDATE auth_user SET first_name = 'Robert', is_active = 0 WHERE id = 3;");
+    let (_, bob_refresh) = pair_of_login(&app, "bob@example.com").await;
+    let (ok, report) = import(
+        &app,
+        &django.url(),
+        &[&phone[..], &["--skip-conflicts"]].concat(),
+    );
+    assert!(ok, "{report}");
+    assert_eq!(
+        (report["created"].as_u64(), report["updated"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let bob = user_by_legacy_id(&app, "3").unwrap();
+    assert_eq!((bob.first_name.as_str(), bob.is_active), ("Robert", false));
+    let refused = app.refresh(&bob_refresh).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Names that cannot be SQL reach no SQL.
+    let output = run(
+        &mut authd(
+            &[
+                "import-django",
+                "--from",
+                &django.url(),
+                "--phone-from",
+                "api_profile;drop.x",
+            ],
+            &app.db,
+            &[],
+        ),
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("not a plain table or column name"));
+    let output = run(
+        &mut authd(
+            &["import-django", "--from", "/nonexistent/db.sqlite3"],
+            &app.db,
+            &[],
+        ),
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("cannot open the Django database"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+async fn pair_of_login(app: &TestApp, email: &str) -> (String, String) {
+    let login = app
+        .post(
+            "/api/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    pair_of(&expect_status(login, StatusCode::OK).await)
+}
+
+/// A token as simplejwt 5.5 makes one: HS256, header `{"alg":"HS256","typ":"JWT"}`.
+pub fn simplejwt_token(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn refresh_claims(user_id: Value, exp_in_secs: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "token_type": "refresh",
+        "exp": now + exp_in_secs,
+        "iat": now - 60,
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "user_id": user_id,
+    })
+}
+
+fn cutover_app(
+    backend: Backend,
+    until: chrono::DateTime<chrono::Utc>,
+    grace: u64,
+) -> Option<(TestApp, DjangoDb)> {
+    let db = TestDatabase::create(backend)?;
+    let mut settings = test_settings(&db);
+    settings.django.accept_simplejwt_until = until.to_rfc3339();
+    settings.django.secret_key = SecretString::from(DJANGO_SECRET.to_owned());
+    settings.jwt.refresh_reuse_grace_secs = grace;
+    let app = start(settings, db);
+    let django = DjangoDb::new();
+    django.add_user(
+        1,
+        "alice",
+        "alice@example.com",
+        PBKDF2_HASH,
+        None,
+        false,
+        true,
+    );
+    django.add_user(2, "bob", "bob@example.com", PBKDF2_HASH, None, false, false);
+    django.blacklist(1, "logged-out-jti", 1, "2099-01-01 00:00:00");
+    let (ok, report) = import(&app, &django.url(), &[]);
+    assert!(ok, "{report}");
+    Some((app, django))
+}
+
+async fn a_simplejwt_refresh_token_crosses_over_once_within_the_window(backend: Backend) {
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    let Some((app, _django)) = cutover_app(backend, until, 10) else {
+        return;
+    };
+    // simplejwt before 5.5 wrote the user id as a number, 5.5 as a string: both cross over.
+    for user_id in [json!(1), json!("1")] {
+        let token = simplejwt_token(DJANGO_SECRET, &refresh_claims(user_id, 3600));
+        let body = expect_status(
+            app.post("/api/auth/token/refresh/", &json!({"refresh": token}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let (access, refresh) = pair_of(&body);
+        let me = expect_status(
+            app.get_with_bearer("/api/auth/me", &access).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(me["email"], "alice@example.com");
+        // Once only; within the grace period the session it started goes on (a second tab).
+        let again = app
+            .post("/api/auth/token/refresh/", &json!({"refresh": token}))
+            .await;
+        expect_error(again, StatusCode::UNAUTHORIZED, "token_reused").await;
+        expect_status(app.refresh(&refresh).await, StatusCode::OK).await;
+    }
+    // Concurrent exchanges of one token: exactly one pair.
+    let token = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
+    let body = json!({"refresh": token});
+    let attempts =
+        futures::future::join_all((0..6).map(|_| app.post("/api/auth/refresh", &body))).await;
+    let statuses: Vec<StatusCode> = attempts.iter().map(|r| r.status()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let refused = [
+        (refresh_claims(json!(1), -5), DJANGO_SECRET, "token_expired"),
+        (
+            refresh_claims(json!(1), 3600),
+            "another-secret-key-entirely-0123456789abcdef",
+            "token_invalid",
+        ),
+        (
+            json!({"token_type": "access", "exp": now + 300, "iat": now, "jti": "a1", "user_id": 1}),
+            DJANGO_SECRET,
+            "token_invalid",
+        ),
+        (
+            json!({"token_type": "refresh", "exp": now + 300, "iat": now, "jti": "logged-out-jti", "user_id": 1}),
+            DJANGO_SECRET,
+            "token_revoked",
+        ),
+        (
+            refresh_claims(json!(999), 3600),
+            DJANGO_SECRET,
+            "token_invalid",
+        ),
+        (
+            json!({"token_type": "refresh", "exp": now + 300, "iat": now, "user_id": 1}),
+            DJANGO_SECRET,
+            "token_invalid",
+        ),
+        (
+            refresh_claims(json!(2), 3600),
+            DJANGO_SECRET,
+            "user_inactive",
+        ),
+    ];
+    for (claims, secret, code) in refused {
+        let token = simplejwt_token(secret, &claims);
+        let response = app
+            .post("/api/auth/refresh", &json!({"refresh": token}))
+            .await;
+        expect_error(response, StatusCode::UNAUTHORIZED, code).await;
+    }
+    // Nothing but the refresh route takes a simplejwt token.
+    let access = simplejwt_token(
+        DJANGO_SECRET,
+        &json!({"token_type": "access", "exp": now + 300, "iat": now, "jti": "a2", "user_id": 1}),
+    );
+    let refresh = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
+    for token in [&access, &refresh] {
+        let me = app.get_with_bearer("/api/auth/me", token).await;
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        let verify = app
+            .post("/api/auth/token/verify/", &json!({"token": token}))
+            .await;
+        assert_eq!(verify.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+async fn after_the_window_or_without_it_no_simplejwt_token_is_accepted(backend: Backend) {
+    // Reuse after the grace period ends the session the token started.
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    let Some((app, _django)) = cutover_app(backend, until, 0) else {
+        return;
+    };
+    let token = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
+    let body = expect_status(
+        app.post("/api/auth/refresh", &json!({"refresh": token}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let (_, refresh) = pair_of(&body);
+    let again = app
+        .post("/api/auth/refresh", &json!({"refresh": token}))
+        .await;
+    expect_error(again, StatusCode::UNAUTHORIZED, "token_reused").await;
+    expect_error(
+        app.refresh(&refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+
+    // The window has closed.
+    let closed = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let Some((app, _django)) = cutover_app(backend, closed, 10) else {
+        return;
+    };
+    let token = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
+    let response = app
+        .post("/api/auth/refresh", &json!({"refresh": token}))
+        .await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "token_invalid").await;
+
+    // No window configured (the default).
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let response = app
+        .post("/api/auth/refresh", &json!({"refresh": token}))
+        .await;
+    expect_error(response, StatusCode::UNAUTHORIZED, "token_invalid").await;
+
+    // Half a configuration is refused at start, in every profile.
+    let db = TestDatabase::create(Backend::Sqlite).unwrap();
+    for (until, secret) in [
+        ("2099-01-01T00:00:00Z", ""),
+        ("", DJANGO_SECRET),
+        ("next week", DJANGO_SECRET),
+    ] {
+        let output = run(
+            &mut authd(
+                &["migrate"],
+                &db,
+                &[
+                    ("AUTHD__DJANGO__ACCEPT_SIMPLEJWT_UNTIL", until),
+                    ("AUTHD__DJANGO__SECRET_KEY", secret),
+                ],
+            ),
+            None,
+        );
+        assert!(!output.status.success(), "{until:?} {secret:?}");
+        assert!(
+            text(&output.stderr).contains("django."),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+}
