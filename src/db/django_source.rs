@@ -95,11 +95,11 @@ impl DjangoSource {
     pub fn open(url: &str) -> Result<Self, String> {
         match DbTarget::parse(url)? {
             DbTarget::Postgres(url) => {
+                use diesel::connection::SimpleConnection as _;
                 let mut conn = PgConnection::establish(&url).map_err(|e| e.to_string())?;
-                diesel::sql_query(
+                conn.batch_execute(
                     "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET TIME ZONE 'UTC'",
                 )
-                .execute(&mut conn)
                 .map_err(|e| e.to_string())?;
                 Ok(Self::Postgres(conn))
             }
@@ -107,7 +107,12 @@ impl DjangoSource {
                 if !path.is_file() {
                     return Err(format!("no SQLite database at {}", path.display()));
                 }
-                let uri = format!("file:{}?mode=ro", path.to_string_lossy());
+                // `sqlite:////abs/path` (Django's spelling) leaves `//abs/path`; a file URI
+                // percent-encodes what SQLite would read as its query or fragment.
+                let path = std::fs::canonicalize(&path).map_err(|e| e.to_string())?;
+                let uri = url::Url::from_file_path(&path)
+                    .map_err(|()| format!("{} is not an absolute path", path.display()))?;
+                let uri = format!("{uri}?mode=ro");
                 SqliteConnection::establish(&uri)
                     .map(Self::Sqlite)
                     .map_err(|e| e.to_string())
