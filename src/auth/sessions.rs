@@ -291,12 +291,13 @@ pub fn live_session_user(
     }
 }
 
-/// Ends the session of a refresh token and blacklists the token. Idempotent.
-pub fn end(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<()> {
+/// Ends the session of a refresh token and blacklists the token. Idempotent: true only when
+/// a live session ended (a replayed logout writes nothing, audit event included).
+pub fn end(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<bool> {
     if Session::find_with_user(conn, &presented.sid)?.is_none() {
-        return Ok(());
+        return Ok(false);
     }
-    Session::revoke(conn, &presented.sid, &presented.sub, RevokeReason::Logout)?;
+    let ended = Session::revoke(conn, &presented.sid, &presented.sub, RevokeReason::Logout)?;
     let row = BlacklistedToken {
         jti: presented.jti.clone(),
         session_id: presented.sid.clone(),
@@ -310,8 +311,8 @@ pub fn end(conn: &mut DbConnection, presented: &RefreshClaims) -> ApiResult<()> 
         replays: 0,
     };
     match row.insert(conn) {
-        Ok(_) => Ok(()),
-        Err(error) if db::is_unique_violation(&error) => Ok(()),
+        Ok(_) => Ok(ended),
+        Err(error) if db::is_unique_violation(&error) => Ok(ended),
         Err(error) => Err(error.into()),
     }
 }

@@ -83,6 +83,9 @@ pub struct RateLimitSettings {
     pub email_send_per_ip: Option<Quota>,
     #[serde(deserialize_with = "quota")]
     pub email_send_per_address: Option<Quota>,
+    /// API keys made per user: the cap on live keys does not stop a revoke-and-create loop.
+    #[serde(deserialize_with = "quota")]
+    pub api_key_create_per_user: Option<Quota>,
     /// Unexpired OpenID Connect authorize requests kept at once, across all clients.
     pub oidc_max_pending_states: u64,
 }

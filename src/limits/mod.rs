@@ -23,10 +23,11 @@ pub enum Rule {
     OidcCallbackPerIp,
     EmailSendPerIp,
     EmailSendPerAddress,
+    ApiKeyCreatePerUser,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::LoginPerIp,
         Rule::RegisterPerIp,
         Rule::RefreshPerIp,
@@ -35,6 +36,7 @@ impl Rule {
         Rule::OidcCallbackPerIp,
         Rule::EmailSendPerIp,
         Rule::EmailSendPerAddress,
+        Rule::ApiKeyCreatePerUser,
     ];
 
     /// Its name in the configuration and in Redis keys.
@@ -48,6 +50,7 @@ impl Rule {
             Rule::OidcCallbackPerIp => "oidc_callback_per_ip",
             Rule::EmailSendPerIp => "email_send_per_ip",
             Rule::EmailSendPerAddress => "email_send_per_address",
+            Rule::ApiKeyCreatePerUser => "api_key_create_per_user",
         }
     }
 
@@ -61,6 +64,7 @@ impl Rule {
             Rule::OidcCallbackPerIp => settings.oidc_callback_per_ip,
             Rule::EmailSendPerIp => settings.email_send_per_ip,
             Rule::EmailSendPerAddress => settings.email_send_per_address,
+            Rule::ApiKeyCreatePerUser => settings.api_key_create_per_user,
         }
     }
 }

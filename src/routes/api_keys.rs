@@ -17,6 +17,7 @@ use crate::auth::AuthenticatedUser;
 use crate::db::api_keys::ApiKey;
 use crate::db::{self, DbConnection};
 use crate::errors::{ApiError, ApiResult};
+use crate::limits::Rule;
 use crate::state::{AppState, WithDb};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -109,6 +110,8 @@ async fn create(
     caller: AuthenticatedUser,
     ValidJson(body): ValidJson<CreateBody>,
 ) -> ApiResult<HttpResponse> {
+    let key = format!("user:{}", caller.user_id);
+    super::client_ip::limit(&state, &req, Rule::ApiKeyCreatePerUser, &key).await?;
     let mut errors = crate::errors::FieldErrors::default();
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {

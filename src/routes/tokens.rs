@@ -347,6 +347,8 @@ async fn logout(
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<LogoutBody>,
 ) -> ApiResult<HttpResponse> {
+    // Each logout may write (the blacklist, the audit log): counted with refreshes.
+    limit_client(&state, &req, Rule::RefreshPerIp).await?;
     let scope = body.scope()?;
     let caller = match scope {
         LogoutScope::Local => None,
@@ -397,8 +399,12 @@ async fn logout(
                     Event::LogoutOthers
                 }
                 _ => {
-                    if let Some(presented) = &presented {
-                        sessions::end(conn, presented)?;
+                    let ended = match &presented {
+                        Some(presented) => sessions::end(conn, presented)?,
+                        None => false,
+                    };
+                    if !ended {
+                        return Ok(());
                     }
                     Event::Logout
                 }

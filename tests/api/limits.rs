@@ -92,6 +92,7 @@ async fn every_limited_route_answers_429(backend: Backend) {
         s.rate_limit.password_change_per_user = quota("1/1m");
         s.rate_limit.oidc_authorize_per_ip = quota("2/1m");
         s.rate_limit.oidc_callback_per_ip = quota("2/1m");
+        s.rate_limit.api_key_create_per_user = quota("2/1m");
     })
     .await
     else {
@@ -115,6 +116,26 @@ async fn every_limited_route_answers_429(backend: Backend) {
         .as_object()
         .unwrap();
     expect_limited(app.refresh(&refresh).await).await;
+    // Logouts count with refreshes: each may write.
+    expect_limited(
+        app.post("/api/auth/logout", &json!({ "refresh": refresh }))
+            .await,
+    )
+    .await;
+
+    // API keys per user: a revoke-and-create loop stays under the cap of live keys, not this.
+    let key = json!({ "name": "loop", "scopes": ["read:me"] });
+    for _ in 0..2 {
+        let made = app
+            .post_with_bearer("/api/auth/api-keys", &account.access, &key)
+            .await;
+        expect_status(made, StatusCode::CREATED).await;
+    }
+    expect_limited(
+        app.post_with_bearer("/api/auth/api-keys", &account.access, &key)
+            .await,
+    )
+    .await;
 
     let change = json!({ "currentPassword": "wrong-password", "newPassword": "copper-Lantern-58" });
     let first = app

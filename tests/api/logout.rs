@@ -23,6 +23,13 @@ async fn logout_ends_the_session_and_is_idempotent(backend: Backend) {
     .await;
     let me = app.get_with_bearer("/api/auth/me", &account.access).await;
     expect_error(me, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    // The replayed logout ended nothing, so it recorded nothing: a refresh token cannot be
+    // replayed to grow the audit log.
+    let logouts = crate::audit::event_types_of(&app, &account.id)
+        .into_iter()
+        .filter(|t| t == "logout")
+        .count();
+    assert_eq!(logouts, 1);
     // Only that session ended; the simplejwt path works too.
     let blacklist = app
         .post(
