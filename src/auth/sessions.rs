@@ -267,6 +267,16 @@ pub(super) fn replay_or_revoke(
     Err(ApiError::token_reused())
 }
 
+/// The user behind a bearer token, if its session is still live: what every route that
+/// reads the database for the caller checks.
+pub fn current_user(
+    conn: &mut DbConnection,
+    policy: &SessionPolicy,
+    caller: &super::AuthenticatedUser,
+) -> ApiResult<User> {
+    live_session_user(conn, policy, &caller.session_id, &caller.user_id)
+}
+
 /// The user of a session that is still live, or why there is none: the check behind every
 /// route that reads the database for a token (refresh, me, password change).
 pub fn live_session_user(

@@ -34,15 +34,15 @@ pub fn update(conn: &mut DbConnection, id: &str, changes: &ImportChanges) -> Que
         .execute(conn)
 }
 
+/// Key → the Django id of the user holding it (`None`: an account made in authd).
+pub type Holders = HashMap<String, Option<String>>;
+
 /// Which users hold these email keys (or username keys), with the Django id they came from.
 pub fn holders(
     conn: &mut DbConnection,
     email_keys: &[String],
     username_keys: &[String],
-) -> QueryResult<(
-    HashMap<String, Option<String>>,
-    HashMap<String, Option<String>>,
-)> {
+) -> QueryResult<(Holders, Holders)> {
     let mut emails = HashMap::new();
     let mut usernames = HashMap::new();
     // Bounded IN lists: SQLite allows 32766 parameters, PostgreSQL 65535.

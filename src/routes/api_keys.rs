@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::admin::parse_time;
 use super::client_ip::request_origin;
 use super::json::ValidJson;
-use super::me::current_user;
 use super::responses::rfc3339;
 use crate::auth::admin::{find_user, require_admin};
 use crate::auth::api_keys::{self, Scope};
 use crate::auth::audit::{Actor, Event, Record};
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db::api_keys::ApiKey;
 use crate::db::{self, DbConnection};
@@ -91,7 +91,7 @@ fn owner_for(
     caller: &AuthenticatedUser,
     user_id: Option<&str>,
 ) -> ApiResult<(crate::db::users::User, Actor)> {
-    let me = current_user(conn, state, caller)?;
+    let me = current_user(conn, &state.sessions, caller)?;
     match user_id.filter(|id| *id != me.id) {
         None => {
             let actor = Actor::User(me.id.clone());
@@ -235,7 +235,7 @@ async fn revoke(
     let origin = request_origin(&state, &req);
     let prefix = state
         .db_transaction(move |conn, state| {
-            let me = current_user(conn, state, &caller)?;
+            let me = current_user(conn, &state.sessions, &caller)?;
             let key = ApiKey::find(conn, &id)?.ok_or_else(ApiError::not_found)?;
             let actor = if key.user_id == me.id {
                 Actor::User(me.id.clone())

@@ -5,11 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::admin::parse_time;
-use super::me::current_user;
 use super::pagination::{self, Page};
 use super::principal::Principal;
 use super::responses::rfc3339;
 use crate::auth::audit::Event;
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db::audit::{AuditEvent, AuditFilter};
 use crate::db::Position;
@@ -142,7 +142,7 @@ async fn own(
     let from = pagination::parse_cursor(query.cursor.as_deref())?;
     let events = state
         .db(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             let filter = AuditFilter {
                 user_id: Some(user.id),
                 ..AuditFilter::default()

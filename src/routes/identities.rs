@@ -3,8 +3,8 @@
 use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpResponse};
 
-use super::me::current_user;
 use super::oidc::IdentityBody;
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db::identities::Identity;
 use crate::errors::{ApiError, ApiResult};
@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResult<HttpResponse> {
     let identities = state
         .db(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             Ok(Identity::list_of_user(conn, &user.id)?)
         })
         .await?;
@@ -38,7 +38,7 @@ async fn unlink(
     let origin = super::client_ip::request_origin(&state, &req);
     state
         .db_write(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             let identities = Identity::list_of_user(conn, &user.id)?;
             let Some(unlinked) = identities.iter().find(|identity| identity.id == id) else {
                 return Err(ApiError::not_found());

@@ -8,7 +8,7 @@ use super::responses::UserBody;
 use crate::auth::sessions;
 use crate::auth::AuthenticatedUser;
 use crate::db::users::{ProfileChanges, Taken, User};
-use crate::db::{self, is_unique_violation, DbConnection};
+use crate::db::{self, is_unique_violation};
 use crate::domain::{PersonName, Phone, Username};
 use crate::errors::ApiResult;
 use crate::state::{AppState, WithDb};
@@ -22,16 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update))
             .route(web::put().to(update))
     });
-}
-
-/// The caller's user, read together with their session: a logged-out or reused session, or
-/// a deactivated user, is refused here even while the access token has not expired.
-pub fn current_user(
-    conn: &mut DbConnection,
-    state: &AppState,
-    caller: &AuthenticatedUser,
-) -> ApiResult<User> {
-    sessions::live_session_user(conn, &state.sessions, &caller.session_id, &caller.user_id)
 }
 
 /// The caller's user; an API key needs the `read:me` scope.
@@ -99,7 +89,7 @@ async fn update(
     let changes = validate(body)?;
     let user = state
         .db_write(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = sessions::current_user(conn, &state.sessions, &caller)?;
             if let Some(Some(key)) = &changes.username_key {
                 if User::find_by_username_key(conn, key)?.is_some_and(|other| other.id != user.id) {
                     return Err(crate::errors::ApiError::taken(Taken::Username));

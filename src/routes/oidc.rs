@@ -114,7 +114,7 @@ async fn authorize(
     state
         .db_write(move |conn, state| {
             if let Some(caller) = &linker {
-                super::me::current_user(conn, state, caller)?;
+                crate::auth::sessions::current_user(conn, &state.sessions, caller)?;
             }
             if OidcState::count_pending(conn, now)? >= state.oidc_max_pending_states {
                 log::warn!(
@@ -350,7 +350,7 @@ async fn link(
     let origin = super::client_ip::request_origin(&state, &req);
     let (linked, user) = state
         .db_write(move |conn, state| {
-            let user = super::me::current_user(conn, state, &caller)?;
+            let user = crate::auth::sessions::current_user(conn, &state.sessions, &caller)?;
             if let Some(known) = Identity::find(conn, &provider_id, &identity.subject)? {
                 return if known.user_id == user.id {
                     Ok((known, user))

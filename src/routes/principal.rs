@@ -165,7 +165,9 @@ impl Principal {
     /// `scope`.
     pub fn user(&self, conn: &mut DbConnection, state: &AppState, scope: Scope) -> ApiResult<User> {
         match self {
-            Principal::Session(caller) => super::me::current_user(conn, state, caller),
+            Principal::Session(caller) => {
+                crate::auth::sessions::current_user(conn, &state.sessions, caller)
+            }
             Principal::Key(key) => {
                 key.require(scope)?;
                 let user = find_user(conn, &key.user_id)?;

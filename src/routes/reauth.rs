@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest};
 use secrecy::SecretString;
 
 use super::client_ip::{client_ip, limit_key};
-use super::me::current_user;
 use crate::auth::lockout::LoginKey;
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db::users::User;
 use crate::db::{self, DbConnection};
@@ -33,7 +33,7 @@ impl Reauth {
         let (lookup, checking) = (caller.clone(), address.clone());
         let (user, lock) = state
             .db(move |conn, state| {
-                let user = current_user(conn, state, &lookup)?;
+                let user = current_user(conn, &state.sessions, &lookup)?;
                 let lock = state.lockout.check(
                     conn,
                     &LoginKey::user(&user.id),

@@ -5,8 +5,8 @@ use crate::auth::audit::{Event, Record};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::me::current_user;
 use super::responses::rfc3339;
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db::sessions::{RevokeReason, Session};
 use crate::db::{self};
@@ -51,7 +51,7 @@ async fn list(state: web::Data<AppState>, caller: AuthenticatedUser) -> ApiResul
     let current = caller.session_id.clone();
     let sessions = state
         .db(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             let now = db::now();
             Ok(Session::live_of_user(
                 conn,
@@ -80,7 +80,7 @@ async fn end(
     let origin = super::client_ip::request_origin(&state, &req);
     let ended = state
         .db_write(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             if Session::revoke(conn, &id, &user.id, RevokeReason::EndedByOwner)? {
                 Record::new(Event::SessionRevoked, Some(&user.id))
                     .detail("sessionId", id.as_str())

@@ -118,13 +118,15 @@ pub fn plan(rows: &[DjangoUserRow], extras: &Extras, existing: &Existing) -> Pla
             .hash_formats
             .entry(hash_format(&row.password))
             .or_default() += 1;
-        let conflict = |kind, detail: String, resolution| Conflict {
-            legacy_id: legacy_id.clone(),
-            username: row.username.clone(),
-            email: row.email.clone(),
-            kind,
-            detail,
-            resolution,
+        let conflict = |kind, detail: String, resolution| {
+            Box::new(Conflict {
+                legacy_id: legacy_id.clone(),
+                username: row.username.clone(),
+                email: row.email.clone(),
+                kind,
+                detail,
+                resolution,
+            })
         };
         let email = if row.email.trim().is_empty() {
             Err(conflict(
@@ -157,7 +159,7 @@ pub fn plan(rows: &[DjangoUserRow], extras: &Extras, existing: &Existing) -> Pla
         let email = match email {
             Ok(email) => email,
             Err(conflict) => {
-                plan.conflicts.push(conflict);
+                plan.conflicts.push(*conflict);
                 plan.skipped += 1;
                 continue;
             }
@@ -195,14 +197,14 @@ pub fn plan(rows: &[DjangoUserRow], extras: &Extras, existing: &Existing) -> Pla
                 Some(username)
             }
             Err(conflict) => {
-                plan.conflicts.push(conflict);
+                plan.conflicts.push(*conflict);
                 None
             }
         };
         let mut name = |kind, raw: &str| match PersonName::parse(raw) {
             Ok(name) => name.into_inner(),
             Err(reason) => {
-                plan.conflicts.push(conflict(kind, reason, FIELD_DROPPED));
+                plan.conflicts.push(*conflict(kind, reason, FIELD_DROPPED));
                 String::new()
             }
         };
@@ -217,7 +219,7 @@ pub fn plan(rows: &[DjangoUserRow], extras: &Extras, existing: &Existing) -> Pla
                 Ok(phone) => phone.into_inner(),
                 Err(reason) => {
                     plan.conflicts
-                        .push(conflict("invalid_phone", reason, FIELD_DROPPED));
+                        .push(*conflict("invalid_phone", reason, FIELD_DROPPED));
                     String::new()
                 }
             }

@@ -5,12 +5,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{accepted, limit_send, mail, post_route, TokenBody};
 use crate::auth::email_tokens::{self, Purpose};
+use crate::auth::sessions::current_user;
 use crate::auth::AuthenticatedUser;
 use crate::db;
 use crate::db::users::User;
 use crate::errors::{ApiError, ApiResult};
 use crate::routes::json::ValidJson;
-use crate::routes::me::current_user;
 use crate::routes::responses::UserBody;
 use crate::state::{AppState, WithDb};
 
@@ -31,7 +31,7 @@ async fn send_verification(
     limit_send(&state, &req, &format!("user:{}", caller.user_id)).await?;
     let sent = state
         .db_transaction(move |conn, state| {
-            let user = current_user(conn, state, &caller)?;
+            let user = current_user(conn, &state.sessions, &caller)?;
             if user.email_verified {
                 return Ok(false);
             }
