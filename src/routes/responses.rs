@@ -52,12 +52,19 @@ pub struct AdminUserBody {
     #[serde(flatten)]
     user: UserBody,
     has_password: bool,
+    /// The last sign-in of any kind (from Django's `last_login` for imported users until
+    /// their first sign-in here).
+    last_login_at: Option<String>,
+    /// The user's id in the Django project they were imported from.
+    legacy_id: Option<String>,
 }
 
 impl From<User> for AdminUserBody {
     fn from(user: User) -> Self {
         Self {
             has_password: user.password_hash.is_some(),
+            last_login_at: user.last_login_at.map(rfc3339),
+            legacy_id: user.legacy_id.clone(),
             user: UserBody::from(user),
         }
     }

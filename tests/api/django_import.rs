@@ -281,6 +281,26 @@ async fn an_import_stops_at_conflicts_then_imports_once_and_updates_after(backen
     assert_eq!(claims_of(&pair_of(&body).0)["email"], "alice@example.com");
     let upgraded = user_by_legacy_id(&app, "1").unwrap().password_hash.unwrap();
     assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    // alice was a Django superuser, so she administers authd; admins see where users came from.
+    let (alice_access, _) = pair_of(&body);
+    let erin_id = user_by_legacy_id(&app, "7").unwrap().id;
+    let erin = app
+        .get_with_bearer(&format!("/api/admin/users/{erin_id}"), &alice_access)
+        .await;
+    let erin = expect_status(erin, StatusCode::OK).await;
+    assert_eq!(
+        (erin["legacyId"].as_str(), erin["lastLoginAt"].is_null()),
+        (Some("7"), true)
+    );
+    let alice_id = user_by_legacy_id(&app, "1").unwrap().id;
+    let alice = app
+        .get_with_bearer(&format!("/api/admin/users/{alice_id}"), &alice_access)
+        .await;
+    let alice = expect_status(alice, StatusCode::OK).await;
+    assert!(
+        alice["lastLoginAt"].as_str().unwrap() > "2026-11-01T10:00:01",
+        "the login here is the last one: {alice}"
+    );
     let login = app
         .post(
             "/api/auth/login",

@@ -167,6 +167,73 @@ async fn django_post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// What a seed SPA sends in one life: register, log in, refresh, read the user, log out with
+/// the blacklist, then try the logged-out token. Returns each answer's status; both servers
+/// must give the same ones.
+async fn seed_client_session(client: &reqwest::Client, base: &str, name: &str) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    let email = format!("{name}@example.com");
+    let (status, registered) = django_post(
+        client,
+        format!("{base}/api/auth/register/"),
+        None,
+        json!({"username": name, "email": email, "password": PASSWORD}),
+    )
+    .await;
+    statuses.push(status);
+    assert!(
+        registered["access"].is_string() && registered["refresh"].is_string(),
+        "{registered}"
+    );
+    assert_eq!(registered["user"]["email"], email);
+    let (status, pair) = django_post(
+        client,
+        format!("{base}/api/auth/token/"),
+        None,
+        json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
+    statuses.push(status);
+    let (status, rotated) = django_post(
+        client,
+        format!("{base}/api/auth/token/refresh/"),
+        None,
+        json!({"refresh": pair["refresh"]}),
+    )
+    .await;
+    statuses.push(status);
+    let access = rotated["access"].as_str().unwrap();
+    let user = client
+        .get(format!("{base}/api/auth/user/"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    statuses.push(user.status());
+    let user: Value = user.json().await.unwrap();
+    assert_eq!(
+        (user["username"].as_str(), user["email"].as_str()),
+        (Some(name), Some(email.as_str()))
+    );
+    let (status, _) = django_post(
+        client,
+        format!("{base}/api/auth/logout/"),
+        Some(access),
+        json!({"refresh": rotated["refresh"]}),
+    )
+    .await;
+    statuses.push(status);
+    let (status, _) = django_post(
+        client,
+        format!("{base}/api/auth/token/refresh/"),
+        None,
+        json!({"refresh": rotated["refresh"]}),
+    )
+    .await;
+    statuses.push(status);
+    statuses
+}
+
 async fn django_users_and_their_sessions_move_to_authd(backend: Backend) {
     let django_db = match backend {
         Backend::Sqlite => None,
@@ -269,6 +336,7 @@ async fn django_users_and_their_sessions_move_to_authd(backend: Backend) {
             _ => live.push((name, refresh)),
         }
     }
+    let on_django = seed_client_session(&client, &base, "seed-django").await;
     peer.stop();
 
     // authd, with the cut-over window open and Django's SECRET_KEY.
@@ -282,8 +350,10 @@ async fn django_users_and_their_sessions_move_to_authd(backend: Backend) {
     let app = start(settings, db);
     let (ok, report) = import(&app, &database_url, &[]);
     assert!(ok, "{report}");
-    assert_eq!(report["created"], USERS.len(), "{report}");
-    assert_eq!(report["blacklistedTokens"], 2, "{report}");
+    // The five, and the seed client's own account.
+    assert_eq!(report["created"], USERS.len() + 1, "{report}");
+    // pat's rotated and sam's logged-out token, and the seed client's two.
+    assert_eq!(report["blacklistedTokens"], 4, "{report}");
 
     // Sessions first (the SPA's stored tokens are the first thing to reach authd): every live
     // simplejwt refresh token crosses over once; the blacklisted ones do not.
@@ -356,6 +426,19 @@ async fn django_users_and_their_sessions_move_to_authd(backend: Backend) {
             .await;
         expect_status(again, StatusCode::OK).await;
     }
+    // The seed client's requests, unchanged, get the answers Django gave.
+    let on_authd = seed_client_session(&client, &app.address, "seed-authd").await;
+    assert_eq!(on_authd, on_django);
+    assert_eq!(
+        on_django[..5],
+        [
+            StatusCode::CREATED,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::NO_CONTENT
+        ]
+    );
     let ari = User::find_by_username_key(&mut app.db_conn(), "ari")
         .unwrap()
         .unwrap();
