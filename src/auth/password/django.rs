@@ -267,3 +267,6 @@ fn lower_hex(bytes: &[u8]) -> [u8; 64] {
     }
     hex
 }
+
+#[cfg(test)]
+mod tests;
