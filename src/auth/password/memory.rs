@@ -20,6 +20,10 @@ impl WorkingMemory {
     fn len(&self) -> usize {
         self.0.len()
     }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
 }
 
 /// At most one `WorkingMemory` per hash that may run at once (the hasher's permits bound how
@@ -60,9 +64,12 @@ impl MemoryPool {
     }
 
     /// Keeps memory of the usual size for the next hash; memory sized for a stored hash with
-    /// other parameters is let go.
+    /// other parameters is let go. By capacity too: a larger stored hash (Django's argon2 is
+    /// 100 MiB) followed by the upgrade's hash at the usual size keeps the larger allocation.
     pub fn put_back(&self, memory: WorkingMemory) {
-        if memory.len() == self.inner.blocks_per_hash {
+        if memory.len() == self.inner.blocks_per_hash
+            && memory.capacity() == self.inner.blocks_per_hash
+        {
             self.free().push(memory);
         }
     }
@@ -116,6 +123,17 @@ mod tests {
         let _demand = pool.demand();
         let mut memory = pool.take();
         memory.blocks(16);
+        pool.put_back(memory);
+        assert_eq!(pool.free().len(), 0);
+    }
+
+    #[test]
+    fn memory_grown_for_another_hash_is_not_kept_at_the_usual_length() {
+        let pool = MemoryPool::new(8);
+        let _demand = pool.demand();
+        let mut memory = pool.take();
+        memory.blocks(16);
+        memory.blocks(8);
         pool.put_back(memory);
         assert_eq!(pool.free().len(), 0);
     }

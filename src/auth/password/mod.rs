@@ -1,5 +1,7 @@
-//! argon2id hashing off the async workers, with a bound on how many run at once.
+//! argon2id hashing off the async workers, with a bound on how many run at once. Passwords
+//! are also checked against hashes imported from Django (`django.rs`), then moved to argon2id.
 
+mod django;
 mod memory;
 
 use std::sync::{Arc, OnceLock};
@@ -169,6 +171,19 @@ impl PasswordHasher {
         stored: Option<&str>,
         memory: &mut WorkingMemory,
     ) -> Verified {
+        // A Django hash that is malformed or beyond its bounds is not parsed, and takes the dummy
+        // path below like any unknown hash.
+        if let Some(django) = stored.and_then(django::DjangoHash::parse) {
+            let matches = django.matches(password, memory);
+            // Never current, whatever its parameters: a match moves the user to authd's own.
+            let upgraded_hash = matches
+                .then(|| self.hash_with(password, memory).ok())
+                .flatten();
+            return Verified {
+                matches,
+                upgraded_hash,
+            };
+        }
         let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
         let Some(parsed) = parsed else {
             if let Ok(dummy) = PasswordHash::new(self.dummy_hash()) {
