@@ -24,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 struct RegisterBody {
     email: String,
+    /// dj-rest-auth's registration form calls it `password1`.
+    #[serde(alias = "password1")]
     password: String,
     #[serde(default)]
     username: Option<String>,

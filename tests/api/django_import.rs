@@ -572,11 +572,19 @@ async fn after_the_window_or_without_it_no_simplejwt_token_is_accepted(backend: 
     )
     .await;
 
-    // The window has closed.
-    let closed = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let Some((app, _django)) = cutover_app(backend, closed, 10) else {
+    // The window's end, on a running server: a token crosses over just before it, and the
+    // same kind of token is refused just after it.
+    let closes = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let Some((app, _django)) = cutover_app(backend, closes, 10) else {
         return;
     };
+    let before = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
+    let response = app
+        .post("/api/auth/refresh", &json!({"refresh": before}))
+        .await;
+    expect_status(response, StatusCode::OK).await;
+    let wait = closes - chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
     let token = simplejwt_token(DJANGO_SECRET, &refresh_claims(json!(1), 3600));
     let response = app
         .post("/api/auth/refresh", &json!({"refresh": token}))

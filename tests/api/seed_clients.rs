@@ -98,4 +98,16 @@ async fn a_password_confirmation_must_match_under_the_name_sent(backend: Backend
         let created = expect_status(same, StatusCode::CREATED).await;
         assert_eq!(created["user"]["firstName"], "Ann");
     }
+    // dj-rest-auth's registration form: password1 and password2.
+    let form =
+        json!({ "email": unique_email(), "password1": PASSWORD, "password2": "other-Pass-99" });
+    let mismatch = app.post("/api/auth/register/", &form).await;
+    let body = expect_error(mismatch, StatusCode::BAD_REQUEST, "validation_error").await;
+    assert!(body["details"]["password2"].is_array(), "{body}");
+    let form = json!({ "email": unique_email(), "password1": PASSWORD, "password2": PASSWORD });
+    expect_status(
+        app.post("/api/auth/register/", &form).await,
+        StatusCode::CREATED,
+    )
+    .await;
 }

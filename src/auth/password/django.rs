@@ -172,6 +172,19 @@ fn pbkdf2(sha256: bool, rest: &str) -> Result<DjangoHash<'_>, Refused> {
     })
 }
 
+/// Whether argon2 at `params` stays within the bounds (authd's own stored hashes are held to
+/// them too: a row written by hand must not allocate without limit).
+pub(super) fn argon2_cost(params: &Params) -> Result<(), &'static str> {
+    let memory_kib = u64::from(params.m_cost());
+    if memory_kib > MAX_ARGON2_MEMORY_KIB {
+        return Err("memory");
+    }
+    if memory_kib * u64::from(params.t_cost()) > MAX_ARGON2_WORK_KIB {
+        return Err("memory times iterations");
+    }
+    Ok(())
+}
+
 /// A PHC string; argon2id since Django 3.2, argon2i before. argon2-cffi before 16.0 wrote no
 /// `v=`, which libargon2 reads as version 0x10 (the argon2 crate would assume 0x13).
 fn argon2(phc: &str) -> Result<DjangoHash<'_>, Refused> {
@@ -181,13 +194,7 @@ fn argon2(phc: &str) -> Result<DjangoHash<'_>, Refused> {
         return Err(Refused::Malformed);
     }
     let params = Params::try_from(&hash).map_err(|_| Refused::Malformed)?;
-    let memory_kib = u64::from(params.m_cost());
-    if memory_kib > MAX_ARGON2_MEMORY_KIB {
-        return Err(Refused::TooCostly("memory"));
-    }
-    if memory_kib * u64::from(params.t_cost()) > MAX_ARGON2_WORK_KIB {
-        return Err(Refused::TooCostly("memory times iterations"));
-    }
+    argon2_cost(&params).map_err(Refused::TooCostly)?;
     let version = *hash.version.get_or_insert(0x10);
     argon2::Version::try_from(version).map_err(|_| Refused::Malformed)?;
     Ok(DjangoHash::Argon2(Box::new(hash)))

@@ -263,6 +263,10 @@ fn matches(password: &SecretString, stored: &PasswordHash, memory: &mut WorkingM
     let (Ok(version), Ok(params)) = (version, Params::try_from(stored)) else {
         return false;
     };
+    if let Err(what) = django::argon2_cost(&params) {
+        log::warn!("a stored argon2 hash is beyond the cost bounds ({what}); refused");
+        return false;
+    }
     let mut output = vec![0u8; expected.len()];
     let blocks = memory.blocks(params.block_count());
     Argon2::new(algorithm, version, params)
@@ -325,6 +329,16 @@ mod tests {
         assert!(verified.matches);
         let upgraded = verified.upgraded_hash.expect("an upgraded hash");
         assert!(upgraded.contains("m=64,t=1,p=1"), "{upgraded}");
+    }
+
+    #[test]
+    fn authd_hashes_are_held_to_the_argon2_bounds_too() {
+        let costly = Params::new(2 << 20, 1, 1, None).unwrap();
+        assert_eq!(django::argon2_cost(&costly), Err("memory"));
+        let slow = Params::new(1 << 20, 5, 1, None).unwrap();
+        assert_eq!(django::argon2_cost(&slow), Err("memory times iterations"));
+        assert!(django::argon2_cost(&hasher().params).is_ok());
+        assert!(django::argon2_cost(&Params::new(19456, 2, 1, None).unwrap()).is_ok());
     }
 
     fn hasher_settings() -> PasswordSettings {
