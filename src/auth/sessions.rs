@@ -88,14 +88,9 @@ pub fn start(
     user: &User,
     origin: &SessionOrigin,
 ) -> ApiResult<IssuedPair> {
-    if !user.is_active {
-        return Err(ApiError::user_inactive());
-    }
-    let mut session = Session::start(&user.id, origin, db::now(), db::now());
-    let ids = PairIds::fresh(&session.id);
+    let (session, ids) = prepare(issuer, user, origin)?;
     // Signed before anything is written: without a signing key nothing is started.
     let pair = issuer.issue(&subject(user), &ids)?;
-    session.expires_at = from_unix(pair.refresh_expires_at);
     open(conn, &session, user, origin)?;
     Ok(pair)
 }
@@ -108,17 +103,27 @@ pub fn begin(
     user: &User,
     origin: &SessionOrigin,
 ) -> ApiResult<PairToSign> {
+    let (session, ids) = prepare(issuer, user, origin)?;
+    open(conn, &session, user, origin)?;
+    Ok(PairToSign {
+        user: user.clone(),
+        ids,
+    })
+}
+
+/// A new session of an active user, lasting as long as its first refresh token.
+fn prepare(
+    issuer: &TokenIssuer,
+    user: &User,
+    origin: &SessionOrigin,
+) -> ApiResult<(Session, PairIds)> {
     if !user.is_active {
         return Err(ApiError::user_inactive());
     }
     let mut session = Session::start(&user.id, origin, db::now(), db::now());
     let ids = PairIds::fresh(&session.id);
     session.expires_at = from_unix(ids.issued_at + issuer.refresh_ttl_secs());
-    open(conn, &session, user, origin)?;
-    Ok(PairToSign {
-        user: user.clone(),
-        ids,
-    })
+    Ok((session, ids))
 }
 
 fn open(
@@ -175,18 +180,7 @@ pub fn rotate(
         ));
     }
     let next = PairIds::fresh(&presented.sid);
-    let claim = BlacklistedToken {
-        jti: presented.jti.clone(),
-        session_id: presented.sid.clone(),
-        user_id: presented.sub.clone(),
-        reason: REASON_ROTATED.to_owned(),
-        expires_at: from_unix(presented.exp),
-        blacklisted_at: db::now(),
-        replaced_by_jti: Some(next.refresh_jti.clone()),
-        replaced_by_access_jti: Some(next.access_jti.clone()),
-        replaced_at: Some(from_unix(next.issued_at)),
-        replays: 0,
-    };
+    let claim = rotated_claim(&presented.jti, &presented.sub, presented.exp, &next);
     let pair_expiry = from_unix(next.issued_at + issuer.refresh_ttl_secs());
     match claim.claim_for_live_session(conn, pair_expiry, policy.oldest_live_start(now)) {
         Ok(Some(user)) => Ok(PairToSign { user, ids: next }),
@@ -208,6 +202,28 @@ pub fn rotate(
             Err(ApiError::token_revoked(SESSION_GONE))
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The blacklist row that claims a refresh token (of `user_id`, expiring at `exp`) for the
+/// pair `next` of the same session.
+pub(super) fn rotated_claim(
+    jti: &str,
+    user_id: &str,
+    exp: i64,
+    next: &PairIds,
+) -> BlacklistedToken {
+    BlacklistedToken {
+        jti: jti.to_owned(),
+        session_id: next.session_id.clone(),
+        user_id: user_id.to_owned(),
+        reason: REASON_ROTATED.to_owned(),
+        expires_at: from_unix(exp),
+        blacklisted_at: db::now(),
+        replaced_by_jti: Some(next.refresh_jti.clone()),
+        replaced_by_access_jti: Some(next.access_jti.clone()),
+        replaced_at: Some(from_unix(next.issued_at)),
+        replays: 0,
     }
 }
 

@@ -13,7 +13,7 @@ use super::audit::Origin;
 use super::jwt::{RefreshClaims, TokenIssuer};
 use super::sessions::{self, PairToSign, SessionPolicy};
 use crate::config::DjangoSettings;
-use crate::db::blacklist::{BlacklistedToken, REASON_ROTATED};
+use crate::db::blacklist::BlacklistedToken;
 use crate::db::sessions::SessionOrigin;
 use crate::db::simplejwt_blacklist::SimplejwtBlacklisted;
 use crate::db::users::User;
@@ -149,20 +149,7 @@ pub fn exchange(
     };
     let claimed = conn.transaction(|conn| {
         let started = sessions::begin(conn, issuer, &user, origin)?;
-        let ids = started.ids();
-        BlacklistedToken {
-            jti: token.jti.clone(),
-            session_id: ids.session_id.clone(),
-            user_id: user.id.clone(),
-            reason: REASON_ROTATED.to_owned(),
-            expires_at: from_unix(token.exp),
-            blacklisted_at: db::now(),
-            replaced_by_jti: Some(ids.refresh_jti.clone()),
-            replaced_by_access_jti: Some(ids.access_jti.clone()),
-            replaced_at: Some(from_unix(ids.issued_at)),
-            replays: 0,
-        }
-        .insert(conn)?;
+        sessions::rotated_claim(&token.jti, &user.id, token.exp, started.ids()).insert(conn)?;
         Ok::<_, ApiError>(started)
     });
     match claimed {
@@ -208,10 +195,4 @@ fn replay(
         ..policy
     };
     sessions::replay_or_revoke(conn, no_grace, &presented, origin)
-}
-
-fn from_unix(secs: i64) -> chrono::NaiveDateTime {
-    DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .naive_utc()
 }

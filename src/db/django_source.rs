@@ -166,11 +166,7 @@ impl DjangoSource {
             value = quoted(&column.column),
             table = quoted(&column.table),
         );
-        let rows: Vec<Pair> = self.load(&sql)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|p| Some((p.key, p.value?)))
-            .collect())
+        Ok(present(self.load(&sql)?))
     }
 
     /// The addresses django-allauth verified (`account_emailaddress`), by Django user id; none
@@ -186,11 +182,7 @@ impl DjangoSource {
         let sql = format!(
             "SELECT CAST(user_id AS TEXT) AS key, email AS value FROM account_emailaddress WHERE {truth}"
         );
-        let rows: Vec<Pair> = self.load(&sql)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|p| Some((p.key, p.value?)))
-            .collect())
+        Ok(present(self.load(&sql)?))
     }
 
     /// The refresh tokens simplejwt's token_blacklist app blacklisted; none without the app.
@@ -242,6 +234,13 @@ impl DjangoSource {
             Self::Sqlite(conn) => diesel::sql_query(sql).load(conn),
         }
     }
+}
+
+/// The pairs whose value is not NULL.
+fn present(rows: Vec<Pair>) -> Vec<(String, String)> {
+    rows.into_iter()
+        .filter_map(|p| Some((p.key, p.value?)))
+        .collect()
 }
 
 /// A timestamp column as UTC text (the session's time zone is UTC).

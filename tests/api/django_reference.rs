@@ -22,7 +22,7 @@ use crate::django_import::{import, DJANGO_SECRET};
 use crate::helpers::{
     expect_error, expect_status, pair_of, start, test_settings, Backend, TestDatabase, PASSWORD,
 };
-use crate::process::{free_port, text};
+use crate::process::{free_port, run, text};
 use authd::db::users::User;
 
 crate::on_both_backends!(django_users_and_their_sessions_move_to_authd);
@@ -92,23 +92,7 @@ impl DjangoPeer {
     }
 
     fn manage(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut command = self.command(args);
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::piped());
-        let mut child = command.spawn().expect("python runs");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        let output = child.wait_with_output().unwrap();
+        let output = run(&mut self.command(args), stdin);
         assert!(
             output.status.success(),
             "manage.py {args:?}: {}",
