@@ -14,7 +14,7 @@ use crate::auth::sessions::SignInMethod;
 use crate::db::sessions::SessionOrigin;
 use crate::errors::{ApiError, ApiResult};
 use crate::limits::Rule;
-use crate::state::AppState;
+use crate::state::{AppState, WithDb};
 
 /// Requests of each client address in progress, capped (`server.max_concurrent_requests_per_ip`)
 /// so that one client holding many slow requests open (a slowloris) cannot take every
@@ -151,21 +151,25 @@ pub async fn limit(state: &AppState, req: &HttpRequest, rule: Rule, key: &str) -
     if state.limits.first_report(rule, key).await {
         let origin = request_origin(state, req);
         let user_id = key.strip_prefix("user:").map(str::to_owned);
-        let recorded = actix_web::web::block({
-            let pool = state.pool.clone();
-            move || {
-                let mut conn = pool.get().map_err(|e| e.to_string())?;
-                conn.set_read_only(false).map_err(|e| e.to_string())?;
-                Record::new(Event::RateLimitTriggered, user_id.as_deref())
-                    .by(Actor::System)
-                    .detail("rule", rule.name())
-                    .write(&mut conn, &origin)
-                    .map_err(|e| e.to_string())
+        // Like every write: in the write turn on SQLite, behind the database's admission.
+        let recorded = match req.app_data::<actix_web::web::Data<AppState>>() {
+            Some(data) => {
+                data.db_write(move |conn, _| {
+                    Record::new(Event::RateLimitTriggered, user_id.as_deref())
+                        .by(Actor::System)
+                        .detail("rule", rule.name())
+                        .write(conn, &origin)?;
+                    Ok(())
+                })
+                .await
             }
-        })
-        .await;
-        if let Ok(Err(error)) | Err(error) = recorded.map_err(|e| e.to_string()) {
-            log::warn!("cannot record a rate_limit.triggered event: {error}");
+            None => Err(ApiError::internal("no application state")),
+        };
+        if let Err(error) = recorded {
+            log::warn!(
+                "cannot record a rate_limit.triggered event: {}",
+                error.code
+            );
         }
     }
     Err(ApiError::rate_limited(limited.retry_after))
