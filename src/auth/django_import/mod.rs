@@ -79,6 +79,7 @@ pub fn run(
     let rows = read_users(source).map_err(source_error)?;
     let extras = read_extras(source, options).map_err(source_error)?;
     let (email_keys, username_keys) = plan::keys_of(&rows);
+    imported_users::prefer_btree_lookups(conn)?;
     let (emails, usernames) = imported_users::holders(conn, &email_keys, &username_keys)?;
     let Plan {
         candidates,
