@@ -166,10 +166,7 @@ pub async fn limit(state: &AppState, req: &HttpRequest, rule: Rule, key: &str) -
             None => Err(ApiError::internal("no application state")),
         };
         if let Err(error) = recorded {
-            log::warn!(
-                "cannot record a rate_limit.triggered event: {}",
-                error.code
-            );
+            log::warn!("cannot record a rate_limit.triggered event: {}", error.code);
         }
     }
     Err(ApiError::rate_limited(limited.retry_after))
