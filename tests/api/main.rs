@@ -44,6 +44,7 @@ mod revocations;
 mod seed_clients;
 mod services;
 mod sessions;
+mod simplejwt_cutover;
 mod slow;
 mod smtp;
 mod standin;
